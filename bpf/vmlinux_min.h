@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel types oomtrace reads, and nothing else.
+ *
+ * Every struct is marked preserve_access_index, so clang records each field
+ * access as a CO-RE relocation and the loader moves it to wherever the running
+ * kernel's BTF puts the field. Only the fields listed here are ever read: this
+ * file is the complete list of what the tracer depends on in the kernel.
+ * Names with a ___suffix are "flavours": alternative layouts of the same
+ * kernel type, matched by the part before the suffix.
+ */
+#ifndef OOMTRACE_VMLINUX_MIN_H
+#define OOMTRACE_VMLINUX_MIN_H
+
+/* Tells libbpf's bpf_tracing.h to use the kernel's pt_regs field names. */
+#define __VMLINUX_H__
+
+typedef unsigned char __u8;
+typedef short int __s16;
+typedef unsigned short __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long __s64;
+typedef unsigned long long __u64;
+typedef __u8 u8;
+typedef __s16 s16;
+typedef __u16 u16;
+typedef __s32 s32;
+typedef __u32 u32;
+typedef __s64 s64;
+typedef __u64 u64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+typedef unsigned int gfp_t;
+enum { false = 0, true = 1 };
+
+#define __pai __attribute__((preserve_access_index))
+
+typedef struct { s64 counter; } atomic_long_t;
+typedef struct { u32 val; } kuid_t;
+
+/* Kernel 6.2+: one percpu_counter per counter; the kernel reads .count. */
+struct percpu_counter {
+	s64 count;
+} __pai;
+
+/* Before 6.2: struct mm_rss_stat { atomic_long_t count[NR_MM_COUNTERS]; }.
+ * Its existence in the kernel's BTF is how the program picks the layout. */
+struct mm_rss_stat {
+	atomic_long_t count[4];
+} __pai;
+
+struct mm_struct {
+	struct percpu_counter rss_stat[4];
+	atomic_long_t pgtables_bytes;
+} __pai;
+
+struct mm_struct___pre62 {
+	struct mm_rss_stat rss_stat;
+} __pai;
+
+/* Index of each counter in rss_stat, the kernel's enum order since 4.5. */
+enum {
+	MM_FILEPAGES = 0,
+	MM_ANONPAGES = 1,
+	MM_SWAPENTS = 2,
+	MM_SHMEMPAGES = 3,
+};
+
+struct kernfs_node {
+	u64 id;
+} __pai;
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __pai;
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+} __pai;
+
+struct css_set {
+	struct cgroup_subsys_state *subsys[16];
+	struct cgroup *dfl_cgrp;
+} __pai;
+
+/* The value of memory_cgrp_id depends on which controllers the kernel was
+ * built with; it is resolved against the kernel's enum at load time. */
+enum cgroup_subsys_id {
+	memory_cgrp_id = 4,
+};
+
+struct mem_cgroup {
+	struct cgroup_subsys_state css;
+} __pai;
+
+struct cred {
+	kuid_t uid;
+} __pai;
+
+struct signal_struct {
+	int nr_threads;
+	unsigned int flags;
+	short oom_score_adj;
+} __pai;
+
+struct task_struct {
+	unsigned int flags;
+	struct mm_struct *mm;
+	int pid;
+	int tgid;
+	struct task_struct *group_leader;
+	u64 start_time;
+	const struct cred *real_cred;
+	char comm[16];
+	struct signal_struct *signal;
+	struct css_set *cgroups;
+} __pai;
+
+enum oom_constraint {
+	CONSTRAINT_NONE,
+	CONSTRAINT_CPUSET,
+	CONSTRAINT_MEMORY_POLICY,
+	CONSTRAINT_MEMCG,
+};
+
+struct oom_control {
+	struct mem_cgroup *memcg;
+	gfp_t gfp_mask;
+	int order;
+	unsigned long totalpages;
+	struct task_struct *chosen;
+	long chosen_points;
+	enum oom_constraint constraint;
+} __pai;
+
+/* The classic tracepoint's record. Only pid is read: it is the one field
+ * every kernel since 4.13 has; the rest came with a 2024 patch. */
+struct trace_entry {
+	unsigned short type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+};
+
+struct trace_event_raw_mark_victim {
+	struct trace_entry ent;
+	int pid;
+} __pai;
+
+/* x86-64 registers, for the kprobe fallback's argument access. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+} __pai;
+
+#define PF_EXITING 0x00000004
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+/* Map types and flags used here (uapi, stable). */
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+enum {
+	BPF_ANY = 0,
+};
+
+#endif

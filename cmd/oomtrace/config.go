@@ -1,0 +1,69 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/oomtrace/oomtrace/tracer"
+	"github.com/rs/zerolog"
+)
+
+var errHelp = flag.ErrHelp
+
+type config struct {
+	format    string
+	logLevel  zerolog.Level
+	readyFile string
+	tracer    tracer.Config
+}
+
+func parseFlags(args []string) (config, error) {
+	var (
+		cfg      config
+		level    string
+		killHook string
+		markHook string
+	)
+	fs := flag.NewFlagSet("oomtrace", flag.ContinueOnError)
+	fs.StringVar(&cfg.format, "format", "json", "output format: json (one object per line) or console (for people)")
+	fs.StringVar(&level, "log-level", "info", "lowest level printed: debug, info, warn, error")
+	fs.StringVar(&cfg.readyFile, "ready-file", "", "write this file once every hook that can attach is attached")
+	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
+	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.format != "json" && cfg.format != "console" {
+		return cfg, fmt.Errorf("--format %q: want json or console", cfg.format)
+	}
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return cfg, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	cfg.logLevel = lvl
+	switch k := tracer.KillHook(killHook); k {
+	case tracer.KillHookAuto, tracer.KillHookFentry, tracer.KillHookKprobe, tracer.KillHookNone:
+		cfg.tracer.KillHook = k
+	default:
+		return cfg, fmt.Errorf("--kill-hook %q: want auto, fentry, kprobe or none", killHook)
+	}
+	switch m := tracer.MarkHook(markHook); m {
+	case tracer.MarkHookAuto, tracer.MarkHookTpBtf, tracer.MarkHookTracepoint:
+		cfg.tracer.MarkHook = m
+	default:
+		return cfg, fmt.Errorf("--mark-hook %q: want auto, tp_btf or tracepoint", markHook)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg config, w io.Writer) zerolog.Logger {
+	if cfg.format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "2006-01-02T15:04:05.000Z07:00"}
+	}
+	return zerolog.New(w).Level(cfg.logLevel)
+}
+

@@ -1,0 +1,221 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// KillHook chooses how oom_kill_process() is hooked.
+type KillHook string
+
+const (
+	KillHookAuto   KillHook = "auto"   // fentry, else kprobe, else none
+	KillHookFentry KillHook = "fentry" // fentry/fexit or fail
+	KillHookKprobe KillHook = "kprobe" // kprobe/kretprobe or fail
+	KillHookNone   KillHook = "none"   // mark_victim only
+)
+
+// MarkHook chooses how oom:mark_victim is hooked.
+type MarkHook string
+
+const (
+	MarkHookAuto       MarkHook = "auto"       // tp_btf, else the classic tracepoint
+	MarkHookTpBtf      MarkHook = "tp_btf"     // BTF-typed raw tracepoint or fail
+	MarkHookTracepoint MarkHook = "tracepoint" // classic tracepoint or fail
+)
+
+// Hooks says what got attached and what the kernel refused, for the startup line.
+type Hooks struct {
+	Kill    string            // "fentry", "kprobe" or "" when oom_kill_process() is not hooked
+	Mark    string            // "tp_btf" or "tracepoint"
+	Refused map[string]string // hook -> why it could not be used
+}
+
+// Attach is the mode events report.
+func (h Hooks) Attach() Attach {
+	switch h.Kill {
+	case "fentry":
+		return AttachFentry
+	case "kprobe":
+		return AttachKprobe
+	}
+	return AttachMarkVictimOnly
+}
+
+type attacher struct {
+	spec  *ebpf.CollectionSpec
+	maps  map[string]*ebpf.Map
+	progs []*ebpf.Program
+	links []link.Link
+	hooks Hooks
+}
+
+// loadProgram loads one program of the object, sharing the already created
+// maps. Programs are loaded one by one because a kernel may refuse some (the
+// CI host refuses fentry) and the rest must still load.
+func (a *attacher) loadProgram(name string) (*ebpf.Program, error) {
+	spec := a.spec.Copy()
+	for n := range spec.Programs {
+		if n != name {
+			delete(spec.Programs, n)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: a.maps})
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("loading %s: %w (verifier: %v)", name, err, verr)
+		}
+		return nil, fmt.Errorf("loading %s: %w", name, err)
+	}
+	defer coll.Close()
+	prog := coll.DetachProgram(name)
+	a.progs = append(a.progs, prog)
+	return prog, nil
+}
+
+// pair loads and attaches an exit program then its entry program: exit first,
+// so no decision can begin without its end being seen.
+func (a *attacher) pair(exitName, entryName string, attach func(exit, entry *ebpf.Program) ([]link.Link, error)) error {
+	exit, err := a.loadProgram(exitName)
+	if err != nil {
+		return err
+	}
+	entry, err := a.loadProgram(entryName)
+	if err != nil {
+		return err
+	}
+	links, err := attach(exit, entry)
+	if err != nil {
+		return err
+	}
+	a.links = append(a.links, links...)
+	return nil
+}
+
+func (a *attacher) attachFentry() error {
+	return a.pair("fexit_oom_kill_process", "fentry_oom_kill_process", func(exit, entry *ebpf.Program) ([]link.Link, error) {
+		x, err := link.AttachTracing(link.TracingOptions{Program: exit})
+		if err != nil {
+			return nil, fmt.Errorf("attaching fexit/oom_kill_process: %w", err)
+		}
+		e, err := link.AttachTracing(link.TracingOptions{Program: entry})
+		if err != nil {
+			x.Close()
+			return nil, fmt.Errorf("attaching fentry/oom_kill_process: %w", err)
+		}
+		return []link.Link{x, e}, nil
+	})
+}
+
+func (a *attacher) attachKprobe() error {
+	return a.pair("kretprobe_oom_kill_process", "kprobe_oom_kill_process", func(exit, entry *ebpf.Program) ([]link.Link, error) {
+		x, err := link.Kretprobe("oom_kill_process", exit, nil)
+		if err != nil {
+			return nil, fmt.Errorf("attaching kretprobe/oom_kill_process: %w", err)
+		}
+		e, err := link.Kprobe("oom_kill_process", entry, nil)
+		if err != nil {
+			x.Close()
+			return nil, fmt.Errorf("attaching kprobe/oom_kill_process: %w", err)
+		}
+		return []link.Link{x, e}, nil
+	})
+}
+
+func (a *attacher) attachTpBtf() error {
+	prog, err := a.loadProgram("tp_btf_mark_victim")
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("attaching tp_btf/mark_victim: %w", err)
+	}
+	a.links = append(a.links, l)
+	return nil
+}
+
+func (a *attacher) attachTracepoint() error {
+	prog, err := a.loadProgram("tracepoint_mark_victim")
+	if err != nil {
+		return err
+	}
+	l, err := link.Tracepoint("oom", "mark_victim", prog, nil)
+	if err != nil {
+		return fmt.Errorf("attaching tracepoint/oom/mark_victim (is tracefs mounted?): %w", err)
+	}
+	a.links = append(a.links, l)
+	return nil
+}
+
+// attachKill hooks oom_kill_process() as the mode asks. In auto mode a refusal
+// is recorded, not fatal: the tracer can run on mark_victim alone.
+func (a *attacher) attachKill(mode KillHook) error {
+	try := func(name string, f func() error) bool {
+		if err := f(); err != nil {
+			a.hooks.Refused[name] = err.Error()
+			return false
+		}
+		a.hooks.Kill = name
+		return true
+	}
+	switch mode {
+	case KillHookNone:
+		return nil
+	case KillHookFentry:
+		if !try("fentry", a.attachFentry) {
+			return fmt.Errorf("hooking oom_kill_process with fentry: %s", a.hooks.Refused["fentry"])
+		}
+	case KillHookKprobe:
+		if !try("kprobe", a.attachKprobe) {
+			return fmt.Errorf("hooking oom_kill_process with kprobe: %s", a.hooks.Refused["kprobe"])
+		}
+	case KillHookAuto, "":
+		_ = try("fentry", a.attachFentry) || try("kprobe", a.attachKprobe)
+	default:
+		return fmt.Errorf("unknown kill hook %q", mode)
+	}
+	return nil
+}
+
+// attachMark hooks oom:mark_victim, which every mode needs.
+func (a *attacher) attachMark(mode MarkHook) error {
+	var order []string
+	switch mode {
+	case MarkHookAuto, "":
+		order = []string{"tp_btf", "tracepoint"}
+	case MarkHookTpBtf:
+		order = []string{"tp_btf"}
+	case MarkHookTracepoint:
+		order = []string{"tracepoint"}
+	default:
+		return fmt.Errorf("unknown mark hook %q", mode)
+	}
+	for _, name := range order {
+		f := a.attachTpBtf
+		if name == "tracepoint" {
+			f = a.attachTracepoint
+		}
+		if err := f(); err != nil {
+			a.hooks.Refused[name] = err.Error()
+			continue
+		}
+		a.hooks.Mark = name
+		return nil
+	}
+	return fmt.Errorf("no OOM hook could attach: oom:mark_victim refused (%v)", a.hooks.Refused)
+}
+
+func (a *attacher) close() {
+	for i := len(a.links) - 1; i >= 0; i-- {
+		a.links[i].Close()
+	}
+	for _, p := range a.progs {
+		p.Close()
+	}
+	a.links, a.progs = nil, nil
+}

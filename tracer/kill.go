@@ -1,0 +1,111 @@
+package tracer
+
+import "time"
+
+// Attach names how the tracer learns of kills; it is part of every event
+// because it decides which fields can be known.
+type Attach string
+
+const (
+	// AttachFentry: oom_kill_process() hooked with fentry/fexit. Every field is known.
+	AttachFentry Attach = "fentry"
+	// AttachKprobe: oom_kill_process() hooked with kprobe/kretprobe. Every field is known.
+	AttachKprobe Attach = "kprobe"
+	// AttachMarkVictimOnly: oom_kill_process() could not be hooked; kills are
+	// seen through oom:mark_victim alone, so the OOM's scope and the kernel's
+	// score are unknown.
+	AttachMarkVictimOnly Attach = "mark_victim"
+)
+
+// Kill is one OOM kill as the kernel performed it: one per OOM decision,
+// with the other processes a memory.oom.group decision killed in Group.
+type Kill struct {
+	Time   time.Time // wall-clock time of the kernel record
+	BootNs uint64    // the same instant, ns since boot (CLOCK_BOOTTIME)
+	Attach Attach
+
+	Victim  Task
+	Trigger Process // the task whose allocation ran into the OOM
+
+	// Scope is nil when oom_kill_process() was not hooked.
+	Scope *Scope
+	// KernelScore is oc->chosen_points, the kernel's oom_badness() of the
+	// victim; nil when oom_kill_process() was not hooked.
+	KernelScore *int64
+
+	// Group lists the other processes killed by the same decision
+	// (memory.oom.group); empty for an ordinary kill.
+	Group []Process
+}
+
+// Kills is the number of processes the decision killed: the victim plus the group.
+func (k *Kill) Kills() int { return 1 + len(k.Group) }
+
+// Process identifies a task.
+type Process struct {
+	Pid  uint32 // thread group id
+	Tid  uint32 // thread id
+	Comm string // escaped, see EscapeComm
+}
+
+// Task is the victim as read from its task_struct and mm_struct.
+type Task struct {
+	Process
+	UID         uint32
+	OOMScoreAdj int32
+	StartTime   uint64 // group leader start, ns since boot
+	Pages       Pages
+	// CgroupID is the id of the memory controller's cgroup: on cgroup v1 the
+	// directory in the memory hierarchy, on v2 the cgroup the task is charged
+	// in. DflCgroupID is the task's cgroup on the default (v2) hierarchy.
+	CgroupID    uint64
+	DflCgroupID uint64
+	// Partial is set when only the thread id is known (classic tracepoint,
+	// victim read from another task's context).
+	Partial bool
+}
+
+// Pages are the victim's memory counters, in pages, as the OOM killer reads them.
+type Pages struct {
+	Anon     uint64
+	File     uint64
+	Shmem    uint64
+	Swap     uint64
+	PgTables uint64 // mm->pgtables_bytes / page size, rounded down as the kernel does
+}
+
+// RSS is what get_mm_rss() returns: anon + file + shmem.
+func (p Pages) RSS() uint64 { return p.Anon + p.File + p.Shmem }
+
+// Scope is the OOM decision: why and where memory ran out.
+type Scope struct {
+	Constraint Constraint
+	TotalPages uint64 // size of the OOM's scope in pages, NOT the victim's size
+	MemcgID    uint64 // cgroup id of the memcg that hit its limit; 0 for a global OOM
+	GFPMask    uint32
+	Order      int32
+}
+
+// Constraint is the kernel's enum oom_constraint.
+type Constraint uint32
+
+const (
+	ConstraintNone Constraint = iota
+	ConstraintCpuset
+	ConstraintMemoryPolicy
+	ConstraintMemcg
+)
+
+func (c Constraint) String() string {
+	switch c {
+	case ConstraintNone:
+		return "none"
+	case ConstraintCpuset:
+		return "cpuset"
+	case ConstraintMemoryPolicy:
+		return "memory_policy"
+	case ConstraintMemcg:
+		return "memcg"
+	}
+	return "unknown"
+}

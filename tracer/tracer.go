@@ -1,0 +1,199 @@
+// Package tracer loads the oomtrace BPF program, attaches it with fallbacks,
+// reads its ring buffer and joins the kernel's records into one Kill per OOM
+// decision.
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Config chooses the hooks; the zero value attaches the best the kernel allows.
+type Config struct {
+	KillHook KillHook
+	MarkHook MarkHook
+}
+
+// Tracer is a loaded and attached oomtrace program.
+type Tracer struct {
+	att    attacher
+	reader *ringbuf.Reader
+	lost   *ebpf.Map
+	joiner *Joiner
+}
+
+// endGrace is how long a decision may wait for its end record before it is
+// closed without it. The end follows the begin within microseconds.
+const endGrace = 200 * time.Millisecond
+
+// Open loads the program and attaches the hooks. On error nothing stays attached.
+func Open(cfg Config) (*Tracer, error) {
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising the memlock limit: %w", err)
+	}
+	spec, err := loadOomtrace()
+	if err != nil {
+		return nil, err
+	}
+	var maps struct {
+		Events  *ebpf.Map `ebpf:"events"`
+		Lost    *ebpf.Map `ebpf:"lost"`
+		Running *ebpf.Map `ebpf:"running"`
+		Bss     *ebpf.Map `ebpf:".bss"`
+	}
+	if err := spec.LoadAndAssign(&maps, nil); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("creating maps: %w: %w", ErrPermission, err)
+		}
+		return nil, fmt.Errorf("creating maps: %w", err)
+	}
+	t := &Tracer{
+		lost: maps.Lost,
+		att: attacher{
+			spec:  spec,
+			maps:  map[string]*ebpf.Map{"events": maps.Events, "lost": maps.Lost, "running": maps.Running, ".bss": maps.Bss},
+			hooks: Hooks{Refused: map[string]string{}},
+		},
+	}
+	closeMaps := func() {
+		for _, m := range t.att.maps {
+			m.Close()
+		}
+	}
+	// The reader exists before any hook fires, so no record is missed.
+	t.reader, err = ringbuf.NewReader(maps.Events)
+	if err != nil {
+		closeMaps()
+		return nil, fmt.Errorf("opening the ring buffer: %w", err)
+	}
+	if err := t.attach(cfg); err != nil {
+		t.att.close()
+		t.reader.Close()
+		closeMaps()
+		return nil, err
+	}
+	t.joiner = NewJoiner(t.att.hooks.Attach(), nil)
+	return t, nil
+}
+
+func (t *Tracer) attach(cfg Config) error {
+	if err := t.att.attachKill(cfg.KillHook); err != nil {
+		return err
+	}
+	if err := t.att.attachMark(cfg.MarkHook); err != nil {
+		// oom_kill_process() alone still sees every decision, but a forced
+		// mark hook must attach or fail.
+		if t.att.hooks.Kill == "" || (cfg.MarkHook != MarkHookAuto && cfg.MarkHook != "") {
+			return err
+		}
+	}
+	return nil
+}
+
+// Hooks says what is attached and what was refused.
+func (t *Tracer) Hooks() Hooks { return t.att.hooks }
+
+// Stats returns the join's counters. Call it from the goroutine running Run,
+// or after Run returns.
+func (t *Tracer) Stats() JoinStats { return t.joiner.Stats }
+
+// Lost is the number of records the BPF side could not reserve in the ring buffer.
+func (t *Tracer) Lost() (uint64, error) {
+	var perCPU []uint64
+	if err := t.lost.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("reading the lost counter: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// Run reads records and calls emit with each kill until ctx is done, then
+// closes the decisions still open and returns nil. Bad records are passed to
+// onError and skipped; the loop never stops on one.
+func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) error {
+	t.joiner.emit = emit
+	stop := context.AfterFunc(ctx, func() { t.reader.Close() })
+	defer stop()
+
+	var raw ringbuf.Record
+	for {
+		// Wake up only while a decision waits for its end: no idle wake-ups.
+		if t.joiner.Pending() {
+			t.reader.SetDeadline(time.Now().Add(endGrace))
+		} else {
+			t.reader.SetDeadline(time.Time{})
+		}
+		err := t.reader.ReadInto(&raw)
+		switch {
+		case errors.Is(err, ringbuf.ErrClosed):
+			t.joiner.FlushAll()
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			t.joiner.FlushOlder(bootNow() - uint64(endGrace))
+			continue
+		case err != nil:
+			onError(fmt.Errorf("reading the ring buffer: %w", err))
+			continue
+		}
+		rec, err := DecodeRecord(raw.RawSample)
+		if err != nil {
+			onError(err)
+			continue
+		}
+		if rec.Task.Partial {
+			resolvePartial(&rec.Task)
+		}
+		t.joiner.Feed(rec)
+	}
+}
+
+// Close detaches every hook and frees the program. Run must have returned.
+func (t *Tracer) Close() error {
+	t.att.close()
+	err := t.reader.Close()
+	for _, m := range t.att.maps {
+		m.Close()
+	}
+	if errors.Is(err, os.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// resolvePartial fills the thread group and comm of a victim known only by
+// its thread id, from /proc while the dying process is still there.
+func resolvePartial(task *Task) {
+	task.Pid = task.Tid
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(int(task.Tid)) + "/status")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		key, val, _ := strings.Cut(line, ":")
+		val = strings.TrimSpace(val)
+		switch key {
+		case "Name":
+			task.Comm = EscapeComm([]byte(val))
+		case "Tgid":
+			if n, err := strconv.ParseUint(val, 10, 32); err == nil {
+				task.Pid = uint32(n)
+			}
+		}
+	}
+}

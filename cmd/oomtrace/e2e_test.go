@@ -1,0 +1,214 @@
+package main
+
+// End-to-end tests of the oomtrace binary: built, started as a user would,
+// fed real OOM kills in a scratch cgroup, stopped with SIGTERM.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/oomtest"
+)
+
+func TestMain(m *testing.M) {
+	oomtest.MaybeRunHog()
+	os.Exit(m.Run())
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go toolchain to build the binary (inside the VM, the tracer package tests run instead)")
+	}
+	bin := filepath.Join(t.TempDir(), "oomtrace")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// lines collects a process's stdout line by line.
+type lines struct {
+	mu   sync.Mutex
+	all  []string
+	done chan struct{}
+}
+
+func (l *lines) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.all...)
+}
+
+func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(bin, append([]string{"--ready-file", ready}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	l := &lines{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l.mu.Lock()
+			l.all = append(l.all, sc.Text())
+			l.mu.Unlock()
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return cmd, l, &stderr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready file after 30s; stderr: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	bin := buildBinary(t)
+	cmd, out, stderr := startBinary(t, bin)
+	cg := oomtest.NewCgroup(t, h, nil, "e2e", 64<<20)
+	before, err := cg.OOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmBefore, _ := oomtest.VMStatOOMKills()
+
+	const hogs = 3
+	for i := 0; i < hogs; i++ {
+		p, err := oomtest.Hog{Cgroup: cg, MB: 256, Threads: 4, Comm: "e2e-hog"}.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if killed, err := p.Wait(); err != nil || !killed {
+			t.Fatalf("hog: killed=%v err=%v", killed, err)
+		}
+	}
+	after, _ := cg.OOMKills()
+	vmAfter, _ := oomtest.VMStatOOMKills()
+	time.Sleep(500 * time.Millisecond)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { <-out.done; waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10s of SIGTERM")
+	}
+
+	var started, stopped, kills int
+	for _, line := range out.snapshot() {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("invalid JSON line %q: %v", line, err)
+		}
+		switch ev["message"] {
+		case "oomtrace_started":
+			started++
+		case "oomtrace_stopped":
+			stopped++
+		case "oom_kill":
+			if victim := ev["victim"].(map[string]any); victim["comm"] != "e2e-hog" {
+				t.Errorf("victim comm %v", victim["comm"])
+			}
+			kills++
+		}
+	}
+	if started != 1 || stopped != 1 {
+		t.Errorf("started %d, stopped %d lines", started, stopped)
+	}
+	if uint64(kills) != after-before || uint64(kills) != vmAfter-vmBefore || kills != hogs {
+		t.Errorf("%d oom_kill lines; kernel: cgroup +%d, vmstat +%d; %d hogs killed", kills, after-before, vmAfter-vmBefore, hogs)
+	}
+}
+
+func TestBinaryRefusesWithoutPrivileges(t *testing.T) {
+	oomtest.RequireRoot(t) // to drop to nobody
+	// t.TempDir's parent is private to root; nobody needs a path it can walk.
+	dir, err := os.MkdirTemp("", "oomtrace-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "oomtrace")
+	if data, err := os.ReadFile(buildBinary(t)); err != nil || os.WriteFile(bin, data, 0o755) != nil || os.Chmod(dir, 0o755) != nil {
+		t.Fatalf("copying the binary: %v", err)
+	}
+	cmd := exec.Command(bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("as nobody: err %v, output %s", err, out)
+	}
+	if !strings.Contains(string(out), "needs root, or CAP_BPF + CAP_PERFMON") {
+		t.Errorf("unclear message: %s", out)
+	}
+}
+
+// A forced hook the kernel refuses is an error, not a silent fallback.
+func TestBinaryForcedHookRefused(t *testing.T) {
+	oomtest.RequireRoot(t)
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "--kill-hook", "kprobe", "--mark-hook", "tracepoint")
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+		// Refused (no kprobes here, or no tracefs): must say which and why.
+		var ee *exec.ExitError
+		if !errorsAs(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "oomtrace: ") {
+			t.Fatalf("err %v output %s", err, out)
+		}
+		t.Logf("refused as expected: %s", out)
+	case <-time.After(5 * time.Second):
+		// This kernel allows both: the binary runs; stop it.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+		t.Logf("both hooks attached here: %s", out)
+	}
+}
+
+func TestBinaryRejectsBadFlags(t *testing.T) {
+	bin := buildBinary(t)
+	for _, args := range [][]string{{"--format", "xml"}, {"--kill-hook", "uprobe"}, {"extra"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errorsAs(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v: err %v output %s", args, err, out)
+		}
+	}
+}

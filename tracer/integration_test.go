@@ -1,0 +1,397 @@
+package tracer_test
+
+// Integration tests: real OOM kills in scratch memory cgroups, seen through
+// the real BPF program, counted against the kernel's own counters. They need
+// root and a kernel with BTF; `make vmtest` runs them again inside qemu on
+// Debian's 6.1 and 6.12 kernels, in each attach mode.
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+func TestMain(m *testing.M) {
+	oomtest.MaybeRunHog()
+	os.Exit(m.Run())
+}
+
+const mib = 1 << 20
+
+// running is a tracer started for one test, collecting every kill it emits.
+type running struct {
+	tr     *tracer.Tracer
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	kills []tracer.Kill
+	errs  []error
+}
+
+// startTracer opens the tracer in the attach mode the environment forces
+// (OOMTRACE_TEST_KILL_HOOK, OOMTRACE_TEST_MARK_HOOK; vmtest sets them) and
+// fails the test if a forced mode did not attach.
+func startTracer(t *testing.T) *running {
+	t.Helper()
+	oomtest.RequireRoot(t)
+	cfg := tracer.Config{
+		KillHook: tracer.KillHook(os.Getenv("OOMTRACE_TEST_KILL_HOOK")),
+		MarkHook: tracer.MarkHook(os.Getenv("OOMTRACE_TEST_MARK_HOOK")),
+	}
+	tr, err := tracer.Open(cfg)
+	if err != nil {
+		t.Fatalf("opening the tracer: %v", err)
+	}
+	h := tr.Hooks()
+	t.Logf("hooks: kill=%q mark=%q refused=%v", h.Kill, h.Mark, h.Refused)
+	switch cfg.KillHook {
+	case tracer.KillHookFentry, tracer.KillHookKprobe:
+		if h.Kill != string(cfg.KillHook) {
+			t.Fatalf("kill hook %q forced, got %q", cfg.KillHook, h.Kill)
+		}
+	case tracer.KillHookNone:
+		if h.Kill != "" {
+			t.Fatalf("kill hook none forced, got %q", h.Kill)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{tr: tr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		err := tr.Run(ctx, func(k tracer.Kill) {
+			r.mu.Lock()
+			r.kills = append(r.kills, k)
+			r.mu.Unlock()
+		}, func(err error) {
+			r.mu.Lock()
+			r.errs = append(r.errs, err)
+			r.mu.Unlock()
+		})
+		if err != nil {
+			t.Errorf("tracer run: %v", err)
+		}
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	r.cancel()
+	<-r.done
+	if err := r.tr.Close(); err != nil {
+		t.Errorf("closing the tracer: %v", err)
+	}
+	for _, err := range r.errs {
+		t.Errorf("record error: %v", err)
+	}
+	if lost, err := r.tr.Lost(); err == nil && lost > 0 {
+		t.Errorf("%d records lost in the ring buffer", lost)
+	}
+}
+
+// waitKills waits until the kills matching keep add up to want (victims plus
+// group members), then a little longer so that a duplicate would show.
+func (r *running) waitKills(t *testing.T, want uint64, keep func(tracer.Kill) bool) []tracer.Kill {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, n := r.matching(keep)
+		if n >= want || time.Now().After(deadline) {
+			time.Sleep(500 * time.Millisecond)
+			got, n = r.matching(keep)
+			if n != want {
+				t.Errorf("tracer saw %d kills, the kernel counted %d", n, want)
+			}
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *running) matching(keep func(tracer.Kill) bool) ([]tracer.Kill, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var got []tracer.Kill
+	var n uint64
+	for _, k := range r.kills {
+		if keep(k) {
+			got = append(got, k)
+			n += uint64(k.Kills())
+		}
+	}
+	return got, n
+}
+
+func (r *running) total() uint64 {
+	_, n := r.matching(func(tracer.Kill) bool { return true })
+	return n
+}
+
+// inCgroup keeps the kills whose victim was charged to cg.
+func inCgroup(cg *oomtest.Cgroup) func(tracer.Kill) bool {
+	return func(k tracer.Kill) bool { return k.Victim.CgroupID == cg.ID }
+}
+
+// counters snapshots the kernel's counts: the cgroups' and the machine's.
+type counters struct {
+	cgroups []*oomtest.Cgroup
+	before  []uint64
+	vmstat  uint64
+}
+
+func snapshot(t *testing.T, cgs ...*oomtest.Cgroup) counters {
+	t.Helper()
+	c := counters{cgroups: cgs}
+	for _, cg := range cgs {
+		n, err := cg.OOMKills()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.before = append(c.before, n)
+	}
+	var err error
+	if c.vmstat, err = oomtest.VMStatOOMKills(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// delta is the kernel's count of kills since the snapshot in cgroup i.
+func (c counters) delta(t *testing.T, i int) uint64 {
+	t.Helper()
+	n, err := c.cgroups[i].OOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n - c.before[i]
+}
+
+// checkMachine compares every kill the tracer saw with /proc/vmstat.
+func (c counters) checkMachine(t *testing.T, r *running) {
+	t.Helper()
+	now, err := oomtest.VMStatOOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.total(), now-c.vmstat; got != want {
+		t.Errorf("tracer saw %d kills in all, /proc/vmstat oom_kill went up by %d", got, want)
+	}
+}
+
+func runHogs(t *testing.T, hogs ...oomtest.Hog) []*oomtest.Proc {
+	t.Helper()
+	var procs []*oomtest.Proc
+	for _, h := range hogs {
+		p, err := h.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		killed, err := p.Wait()
+		if err != nil {
+			t.Fatalf("hog %d: %v", p.Pid(), err)
+		}
+		if !killed {
+			t.Fatalf("hog %d allocated everything and was not OOM-killed", p.Pid())
+		}
+	}
+	return procs
+}
+
+func TestMemcgKill(t *testing.T) {
+	r := startTracer(t)
+	cg := oomtest.NewCgroup(t, oomtest.MustHierarchy(t), nil, "memcg", 64*mib)
+	c := snapshot(t, cg)
+
+	procs := runHogs(t, oomtest.Hog{Cgroup: cg, MB: 256, Comm: "oomhog-memcg"})
+
+	want := c.delta(t, 0)
+	if want != 1 {
+		t.Fatalf("kernel counted %d kills in the cgroup, want 1", want)
+	}
+	kills := r.waitKills(t, want, inCgroup(cg))
+	c.checkMachine(t, r)
+	if len(kills) != 1 {
+		t.Fatalf("got %d events", len(kills))
+	}
+	k := kills[0]
+	checkVictim(t, k, procs[0], "oomhog-memcg", cg)
+	checkScope(t, k, r.tr.Hooks(), cg)
+}
+
+// checkVictim checks who was killed and that its counters fit its real size.
+func checkVictim(t *testing.T, k tracer.Kill, p *oomtest.Proc, comm string, cg *oomtest.Cgroup) {
+	t.Helper()
+	v := k.Victim
+	if int(v.Pid) != p.Pid() {
+		t.Errorf("victim pid %d, hog pid %d", v.Pid, p.Pid())
+	}
+	if v.Comm != comm {
+		t.Errorf("victim comm %q, want %q", v.Comm, comm)
+	}
+	if v.UID != uint32(os.Getuid()) {
+		t.Errorf("victim uid %d, want %d", v.UID, os.Getuid())
+	}
+	if cg != nil {
+		if v.CgroupID != cg.ID {
+			t.Errorf("victim cgroup id %d, scratch cgroup inode %d", v.CgroupID, cg.ID)
+		}
+		limitPages := uint64(cg.LimitBytes) / uint64(os.Getpagesize())
+		// The hog touched far more than the limit: the killer found it near
+		// the limit. It holds little more: what its runtime allocated before
+		// it moved into the cgroup is charged elsewhere (8 MiB is ample).
+		slack := uint64(8*mib) / uint64(os.Getpagesize())
+		if v.Pages.Anon < limitPages/2 || v.Pages.Anon > limitPages+slack {
+			t.Errorf("victim anon pages %d, want between %d and %d", v.Pages.Anon, limitPages/2, limitPages+slack)
+		}
+	}
+	if v.Pages.PgTables == 0 {
+		t.Errorf("victim page tables 0 pages: a process that touched %d anon pages has page tables", v.Pages.Anon)
+	}
+	if k.Time.IsZero() || time.Since(k.Time) > time.Minute || time.Until(k.Time) > time.Second {
+		t.Errorf("event time %v is not about now", k.Time)
+	}
+}
+
+// checkScope checks the decision's fields where oom_kill_process() is hooked,
+// and that they are absent where it is not.
+func checkScope(t *testing.T, k tracer.Kill, h tracer.Hooks, cg *oomtest.Cgroup) {
+	t.Helper()
+	if k.Attach != h.Attach() {
+		t.Errorf("event attach %q, tracer attached %q", k.Attach, h.Attach())
+	}
+	if h.Kill == "" {
+		if k.Scope != nil || k.KernelScore != nil {
+			t.Errorf("mark_victim-only event has scope %+v score %v", k.Scope, k.KernelScore)
+		}
+		return
+	}
+	if k.Scope == nil || k.KernelScore == nil {
+		t.Fatalf("hooked event without scope or score")
+	}
+	s := *k.Scope
+	if cg != nil {
+		if s.Constraint != tracer.ConstraintMemcg {
+			t.Errorf("constraint %v, want memcg", s.Constraint)
+		}
+		if s.MemcgID != cg.ID {
+			t.Errorf("oom memcg id %d, scratch cgroup %d", s.MemcgID, cg.ID)
+		}
+		if want := uint64(cg.LimitBytes) / uint64(os.Getpagesize()); s.TotalPages != want {
+			t.Errorf("totalpages %d, want the limit: %d pages", s.TotalPages, want)
+		}
+	} else {
+		if s.Constraint != tracer.ConstraintNone || s.MemcgID != 0 {
+			t.Errorf("global OOM with constraint %v memcg %d", s.Constraint, s.MemcgID)
+		}
+	}
+	// oom_badness(): rss + swap + page tables + adj * totalpages / 1000.
+	v := k.Victim
+	want := int64(v.Pages.RSS()+v.Pages.Swap+v.Pages.PgTables) + int64(v.OOMScoreAdj)*int64(s.TotalPages/1000)
+	if *k.KernelScore != want {
+		t.Errorf("kernel score %d, recomputed from captured counters %d (%+v adj %d)", *k.KernelScore, want, v.Pages, v.OOMScoreAdj)
+	}
+}
+
+// A multi-threaded victim dies once, however many of its threads the kernel marks.
+func TestMultiThreadedVictim(t *testing.T) {
+	r := startTracer(t)
+	cg := oomtest.NewCgroup(t, oomtest.MustHierarchy(t), nil, "threads", 64*mib)
+	c := snapshot(t, cg)
+
+	const rounds = 3
+	var procs []*oomtest.Proc
+	for i := 0; i < rounds; i++ {
+		procs = append(procs, runHogs(t, oomtest.Hog{Cgroup: cg, MB: 256, Threads: 8, Comm: "oomhog-threads"})...)
+	}
+	want := c.delta(t, 0)
+	if want != rounds {
+		t.Errorf("kernel counted %d kills for %d killed hogs", want, rounds)
+	}
+	kills := r.waitKills(t, want, inCgroup(cg))
+	c.checkMachine(t, r)
+	for i, k := range kills {
+		if i < len(procs) {
+			checkVictim(t, k, procs[i], "oomhog-threads", cg)
+		}
+	}
+	t.Logf("join stats: %+v", r.tr.Stats())
+}
+
+// Two OOMs in two cgroups at once: each kill lands in its own cgroup, once.
+func TestInterleavedCgroups(t *testing.T) {
+	r := startTracer(t)
+	h := oomtest.MustHierarchy(t)
+	a := oomtest.NewCgroup(t, h, nil, "left", 48*mib)
+	b := oomtest.NewCgroup(t, h, nil, "right", 64*mib)
+	c := snapshot(t, a, b)
+
+	const each = 4
+	var hogs []oomtest.Hog
+	for i := 0; i < each; i++ {
+		hogs = append(hogs,
+			oomtest.Hog{Cgroup: a, MB: 256, Threads: 2, Comm: "oomhog-left"},
+			oomtest.Hog{Cgroup: b, MB: 256, Threads: 2, Comm: "oomhog-right"})
+	}
+	runHogs(t, hogs...)
+	for i, cg := range []*oomtest.Cgroup{a, b} {
+		want := c.delta(t, i)
+		if want < 1 {
+			t.Errorf("cgroup %s: no kill counted", cg.Path)
+		}
+		for _, k := range r.waitKills(t, want, inCgroup(cg)) {
+			if k.Scope != nil && k.Scope.MemcgID != cg.ID {
+				t.Errorf("kill in %s blames memcg %d", cg.Path, k.Scope.MemcgID)
+			}
+		}
+	}
+	c.checkMachine(t, r)
+}
+
+// A comm of arbitrary bytes comes out escaped, whole.
+func TestHostileComm(t *testing.T) {
+	r := startTracer(t)
+	cg := oomtest.NewCgroup(t, oomtest.MustHierarchy(t), nil, "comm", 64*mib)
+	c := snapshot(t, cg)
+	comm := "\xff\xfe\"\\\x01{é}\x7f"
+	runHogs(t, oomtest.Hog{Cgroup: cg, MB: 256, Comm: comm})
+	kills := r.waitKills(t, c.delta(t, 0), inCgroup(cg))
+	c.checkMachine(t, r)
+	if want := tracer.EscapeComm([]byte(comm)); len(kills) != 1 || kills[0].Victim.Comm != want {
+		t.Fatalf("got %+v, want one kill with comm %q", kills, want)
+	}
+}
+
+// A global OOM: constraint none, no memcg. Only inside the VM, where the
+// victim is known (oom_score_adj 1000) and nothing else can be hurt.
+func TestGlobalOOM(t *testing.T) {
+	oomtest.RequireVM(t)
+	r := startTracer(t)
+	// Whatever the kernel picks, it must not be this test.
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
+		t.Fatal(err)
+	}
+	c := snapshot(t)
+	procs := runHogs(t, oomtest.Hog{MB: 4096, Threads: 2, Comm: "oomhog-global", Adj: 1000})
+	delta, _ := oomtest.VMStatOOMKills()
+	delta -= c.vmstat
+	isHog := func(k tracer.Kill) bool { return int(k.Victim.Pid) == procs[0].Pid() }
+	kills := r.waitKills(t, 1, isHog)
+	c.checkMachine(t, r)
+	if delta != 1 || len(kills) != 1 {
+		t.Fatalf("vmstat counted %d kills, tracer saw %d events for the hog", delta, len(kills))
+	}
+	checkVictim(t, kills[0], procs[0], "oomhog-global", nil)
+	checkScope(t, kills[0], r.tr.Hooks(), nil)
+	if k := kills[0]; k.Victim.OOMScoreAdj != 1000 {
+		t.Errorf("victim oom_score_adj %d, want 1000", k.Victim.OOMScoreAdj)
+	}
+}

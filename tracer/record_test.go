@@ -1,0 +1,110 @@
+package tracer
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+// The Go twin of struct record is generated from the object's BTF; this
+// proves the decoder reads the same number of bytes the BPF side writes.
+func TestRecordLayoutMatchesObject(t *testing.T) {
+	spec, err := loadOomtrace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *btf.Struct
+	if err := spec.Types.TypeByName("record", &rec); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := binary.Size(oomtraceRecord{}), int(rec.Size); got != want {
+		t.Fatalf("Go record is %d bytes, BPF struct record is %d", got, want)
+	}
+}
+
+func encode(t *testing.T, r oomtraceRecord) []byte {
+	t.Helper()
+	buf, err := binary.Append(nil, binary.NativeEndian, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf
+}
+
+func TestDecodeRecord(t *testing.T) {
+	raw := oomtraceRecord{
+		BootNs:       123456789,
+		Seq:          7,
+		Kind:         uint32(oomtraceRecordKindRECORD_KILL_BEGIN),
+		TriggerPid:   10,
+		TriggerTid:   11,
+		ChosenPoints: 16680,
+		Totalpages:   16384,
+		OomMemcgId:   4242,
+		GfpMask:      0xcc0,
+		Order:        0,
+		Constraint:   3,
+	}
+	copy(raw.TriggerComm[:], "trigger")
+	raw.Task = oomtraceTaskInfo{
+		StartTime: 99, MemcgId: 4242, DflCgroupId: 1,
+		AnonPages: 16242, FilePages: 1, ShmemPages: 383, SwapPages: 2,
+		PgtablesBytes: 54 * uint64(pageSize),
+		Pid:           20, Tid: 21, Uid: 1000, OomScoreAdj: -17,
+		Flags: uint32(oomtraceTaskFlagsTASK_EXITING),
+	}
+	copy(raw.Task.Comm[:], "victim\xff")
+
+	rec, err := DecodeRecord(encode(t, raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Record{
+		Kind:    KindKillBegin,
+		BootNs:  123456789,
+		Seq:     7,
+		Trigger: Process{Pid: 10, Tid: 11, Comm: "trigger"},
+		Task: Task{
+			Process:     Process{Pid: 20, Tid: 21, Comm: `victim\xff`},
+			UID:         1000,
+			OOMScoreAdj: -17,
+			StartTime:   99,
+			Pages:       Pages{Anon: 16242, File: 1, Shmem: 383, Swap: 2, PgTables: 54},
+			CgroupID:    4242,
+			DflCgroupID: 1,
+		},
+		Exiting:     true,
+		KernelScore: 16680,
+		Scope:       Scope{Constraint: ConstraintMemcg, TotalPages: 16384, MemcgID: 4242, GFPMask: 0xcc0},
+	}
+	if rec != want {
+		t.Fatalf("decoded\n%+v\nwant\n%+v", rec, want)
+	}
+	if rec.Task.Pages.RSS() != 16626 {
+		t.Errorf("RSS %d", rec.Task.Pages.RSS())
+	}
+}
+
+func TestDecodeRecordRejectsBadInput(t *testing.T) {
+	if _, err := DecodeRecord(make([]byte, 10)); err == nil {
+		t.Error("short record decoded")
+	}
+	bad := encode(t, oomtraceRecord{Kind: 99})
+	if _, err := DecodeRecord(bad); err == nil {
+		t.Error("unknown kind decoded")
+	}
+}
+
+func TestDecodeMarkHasNoScope(t *testing.T) {
+	rec, err := DecodeRecord(encode(t, oomtraceRecord{
+		Kind: uint32(oomtraceRecordKindRECORD_MARK), Totalpages: 5, ChosenPoints: 5,
+		Task: oomtraceTaskInfo{Tid: 3, Flags: uint32(oomtraceTaskFlagsTASK_PARTIAL)},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Scope != (Scope{}) || rec.KernelScore != 0 || !rec.Task.Partial {
+		t.Errorf("mark decoded as %+v", rec)
+	}
+}

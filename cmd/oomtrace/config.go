@@ -66,4 +66,3 @@ func newLogger(cfg config, w io.Writer) zerolog.Logger {
 	}
 	return zerolog.New(w).Level(cfg.logLevel)
 }
-

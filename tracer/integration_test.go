@@ -225,6 +225,37 @@ func TestMemcgKill(t *testing.T) {
 	k := kills[0]
 	checkVictim(t, k, procs[0], "oomhog-memcg", cg)
 	checkScope(t, k, r.tr.Hooks(), cg)
+	checkAgainstKernelLog(t, k)
+}
+
+// checkAgainstKernelLog compares the event with the kernel's own "Killed
+// process" line, printed a moment after the tracer read the same counters.
+func checkAgainstKernelLog(t *testing.T, k tracer.Kill) {
+	t.Helper()
+	reports, err := oomtest.KernelKillReports()
+	if err != nil {
+		t.Fatalf("reading the kernel log: %v", err)
+	}
+	rep, ok := reports[int(k.Victim.Pid)]
+	if !ok {
+		t.Fatalf("no \"Killed process %d\" line in the kernel log", k.Victim.Pid)
+	}
+	kb := uint64(os.Getpagesize()) / 1024
+	v := k.Victim
+	// The counters are read microseconds apart while the victim is stopped
+	// in the OOM path; allow a few pages of drift, not more.
+	near := func(name string, pages, repKB uint64) {
+		if d := int64(pages*kb) - int64(repKB); d < -64 || d > 64 {
+			t.Errorf("%s: event %d kB, kernel log %d kB", name, pages*kb, repKB)
+		}
+	}
+	near("anon", v.Pages.Anon, rep.AnonKB)
+	near("file", v.Pages.File, rep.FileKB)
+	near("shmem", v.Pages.Shmem, rep.ShmemKB)
+	near("pgtables", v.Pages.PgTables, rep.PgtablesKB)
+	if rep.UID != v.UID || rep.OOMScoreAdj != int(v.OOMScoreAdj) {
+		t.Errorf("uid/adj: event %d/%d, kernel log %d/%d", v.UID, v.OOMScoreAdj, rep.UID, rep.OOMScoreAdj)
+	}
 }
 
 // checkVictim checks who was killed and that its counters fit its real size.

@@ -21,7 +21,8 @@ var ErrPermission = errors.New("oomtrace needs root, or CAP_BPF + CAP_PERFMON (C
 // ErrNoBTF means the kernel exposes no BTF, so CO-RE cannot relocate the program.
 var ErrNoBTF = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux: oomtrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.4+)")
 
-const btfPath = "/sys/kernel/btf/vmlinux"
+// btfPath is a variable so a test can point it elsewhere.
+var btfPath = "/sys/kernel/btf/vmlinux"
 
 // Preflight checks what the tracer cannot run without, so the user gets one
 // clear sentence instead of a verifier log.

@@ -1,0 +1,62 @@
+# oomtrace: run `make help` for the targets.
+GO ?= go
+BIN := bin
+# Kernel series the VM matrix boots (Debian cloud kernels).
+VM_KERNELS ?= 6.1 6.12
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/oomtrace (no clang needed: the BPF objects are committed)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/oomtrace ./cmd/oomtrace
+
+.PHONY: run
+run: build ## build and run the tracer (needs root): one JSON line per OOM kill
+	$(BIN)/oomtrace $(ARGS)
+
+.PHONY: deps
+deps: ## install the build and test dependencies from Debian's packages, if missing
+	scripts/install-deps.sh
+
+.PHONY: generate
+generate: ## rebuild the BPF objects and their Go bindings with clang + bpf2go
+	cd tracer && $(GO) generate ./...
+
+.PHONY: check-generate
+check-generate: generate ## fail if the committed BPF objects differ from a fresh build
+	@test -z "$$(git status --porcelain -- tracer/ bpf/)" || { git status --short -- tracer/ bpf/; echo "committed BPF objects are stale: run make generate and commit"; exit 1; }
+
+.PHONY: vet
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+.PHONY: test-host
+test-host: ## unit tests, plus real OOM kills in scratch cgroups on this machine (as root)
+	$(GO) test -count=1 ./...
+
+$(BIN)/tracer.test: FORCE
+	CGO_ENABLED=0 $(GO) test -c -o $@ ./tracer
+
+.PHONY: vmtest
+vmtest: $(BIN)/tracer.test ## the tracer tests inside qemu on Debian's 6.1 and 6.12 kernels, each attach mode
+	vmtest/matrix.sh $(BIN)/tracer.test $(VM_KERNELS)
+
+.PHONY: test
+test: deps vet check-generate test-host vmtest ## every test: the README's test command, what CI runs
+
+.PHONY: bench
+bench: build ## startup, idle RSS and wake-ups, a storm of 500 OOM kills; writes docs/benchmarks.md
+	$(GO) build -o $(BIN)/oombench ./bench
+	$(BIN)/oombench -bin $(BIN)/oomtrace -kills 500 -out docs/benchmarks.md
+
+.PHONY: clean
+clean: ## remove built binaries (keeps the kernel cache in .cache/)
+	rm -rf $(BIN)
+
+.PHONY: FORCE
+FORCE:

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// tracerProc is a running oomtrace binary whose oom_kill lines are counted.
+type tracerProc struct {
+	cmd     *exec.Cmd
+	startup time.Duration
+	dir     string
+
+	mu    sync.Mutex
+	kills int
+	done  chan struct{}
+}
+
+func startTracer(bin string) (*tracerProc, error) {
+	dir, err := os.MkdirTemp("", "oomtrace-bench-")
+	if err != nil {
+		return nil, err
+	}
+	ready := filepath.Join(dir, "ready")
+	cmd := exec.Command(bin, "--ready-file", ready)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	t := &tracerProc{cmd: cmd, dir: dir, done: make(chan struct{})}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(t.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev struct{ Message string }
+			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Message == "oom_kill" {
+				t.mu.Lock()
+				t.kills++
+				t.mu.Unlock()
+			}
+		}
+	}()
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			t.startup = time.Since(start)
+			return t, nil
+		}
+		if time.Since(start) > 30*time.Second {
+			t.stop()
+			return nil, fmt.Errorf("%s not ready after 30s", bin)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+func (t *tracerProc) stop() error {
+	defer os.RemoveAll(t.dir)
+	if t.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = t.cmd.Process.Signal(syscall.SIGTERM)
+	<-t.done
+	return t.cmd.Wait()
+}
+
+// waitKills waits until want kills were printed (or the timeout), then a
+// moment more so a duplicate would show.
+func (t *tracerProc) waitKills(want int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		t.mu.Lock()
+		n := t.kills
+		t.mu.Unlock()
+		if n >= want {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.kills
+}
+
+// memory returns VmRSS and VmHWM in KiB.
+func (t *tracerProc) memory() (rss, hwm int) {
+	status := readTrim(fmt.Sprintf("/proc/%d/status", t.cmd.Process.Pid))
+	for _, line := range strings.Split(status, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			n, _ := strconv.Atoi(f[1])
+			switch f[0] {
+			case "VmRSS:":
+				rss = n
+			case "VmHWM:":
+				hwm = n
+			}
+		}
+	}
+	return rss, hwm
+}
+
+// contextSwitches sums voluntary and involuntary switches of every thread.
+func (t *tracerProc) contextSwitches() int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", t.cmd.Process.Pid))
+	total := 0
+	for _, p := range tasks {
+		for _, line := range strings.Split(readTrim(p), "\n") {
+			if strings.HasSuffix(strings.Fields(line+" x")[0], "ctxt_switches:") {
+				n, _ := strconv.Atoi(strings.Fields(line)[1])
+				total += n
+			}
+		}
+	}
+	return total
+}
+
+// cpuTime is user + system time from /proc/PID/stat.
+func (t *tracerProc) cpuTime() time.Duration {
+	stat := readTrim(fmt.Sprintf("/proc/%d/stat", t.cmd.Process.Pid))
+	if i := strings.LastIndexByte(stat, ')'); i >= 0 {
+		f := strings.Fields(stat[i+1:])
+		if len(f) > 13 {
+			ut, _ := strconv.Atoi(f[11])
+			st, _ := strconv.Atoi(f[12])
+			return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		}
+	}
+	return 0
+}
+
+func readTrim(path string) string {
+	data, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(data))
+}
+
+func cpuModel() string {
+	for _, line := range strings.Split(readTrim("/proc/cpuinfo"), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func numCPU() int { return runtime.NumCPU() }

@@ -186,4 +186,3 @@ func replaceSection(path, body string) error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 func kib(k int) string          { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
-

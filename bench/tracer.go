@@ -121,7 +121,7 @@ func (t *tracerProc) contextSwitches() int {
 	total := 0
 	for _, p := range tasks {
 		for _, line := range strings.Split(readTrim(p), "\n") {
-			if strings.HasSuffix(strings.Fields(line+" x")[0], "ctxt_switches:") {
+			if strings.HasSuffix(strings.Fields(line + " x")[0], "ctxt_switches:") {
 				n, _ := strconv.Atoi(strings.Fields(line)[1])
 				total += n
 			}

@@ -37,7 +37,9 @@ vet: ## gofmt and go vet
 
 .PHONY: test-host
 test-host: ## unit tests, plus real OOM kills in scratch cgroups on this machine (as root)
-	$(GO) test -count=1 ./...
+	# -p 1: the packages provoke OOM kills and compare them with the machine-wide
+	# /proc/vmstat counter, so they must not run at the same time.
+	$(GO) test -p 1 -count=1 ./...
 
 $(BIN)/tracer.test: FORCE
 	CGO_ENABLED=0 $(GO) test -c -o $@ ./tracer

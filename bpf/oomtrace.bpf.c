@@ -35,6 +35,8 @@ enum task_flags {
 	TASK_EXITING = 1 << 0,
 	/* Only the pid is known (classic tracepoint, victim is not current). */
 	TASK_PARTIAL = 1 << 1,
+	/* signal->oom_flag_origin: oom_task_origin(), chosen before anyone else. */
+	TASK_OOM_ORIGIN = 1 << 2,
 };
 
 struct task_info {
@@ -171,6 +173,8 @@ static __always_inline void read_task(struct task_struct *task, struct task_info
 		ti->memcg_id = memcg_cgroup_id(cset);
 		ti->dfl_cgroup_id = cgroup_id(BPF_CORE_READ(cset, dfl_cgrp));
 	}
+	if (bpf_core_field_exists(signal->oom_flag_origin) && BPF_CORE_READ(signal, oom_flag_origin))
+		ti->flags |= TASK_OOM_ORIGIN;
 	/* __task_will_free_mem(): a group exit, or the last thread exiting. */
 	if ((BPF_CORE_READ(signal, flags) & SIGNAL_GROUP_EXIT) ||
 	    ((task_flags & PF_EXITING) && BPF_CORE_READ(signal, nr_threads) <= 1))

@@ -104,6 +104,7 @@ struct signal_struct {
 	int nr_threads;
 	unsigned int flags;
 	short oom_score_adj;
+	bool oom_flag_origin;
 } __pai;
 
 struct task_struct {

@@ -242,10 +242,13 @@ func checkAgainstKernelLog(t *testing.T, k tracer.Kill) {
 	}
 	kb := uint64(os.Getpagesize()) / 1024
 	v := k.Victim
-	// The counters are read microseconds apart while the victim is stopped
-	// in the OOM path; allow a few pages of drift, not more.
+	// The kernel prints its counters a moment after the tracer read them,
+	// after SIGKILL was sent; before 6.2 each thread also caches up to 64
+	// counter updates (SPLIT_RSS_COUNTING) that can land in between (seen:
+	// 80 kB on 6.1 for 8 threads). Allow 1 MiB, far below any real mistake
+	// (a unit error is 4x, a wrong counter is the whole value).
 	near := func(name string, pages, repKB uint64) {
-		if d := int64(pages*kb) - int64(repKB); d < -64 || d > 64 {
+		if d := int64(pages*kb) - int64(repKB); d < -1024 || d > 1024 {
 			t.Errorf("%s: event %d kB, kernel log %d kB", name, pages*kb, repKB)
 		}
 	}

@@ -63,6 +63,9 @@ type Task struct {
 	// Partial is set when only the thread id is known (classic tracepoint,
 	// victim read from another task's context).
 	Partial bool
+	// OOMOrigin is signal->oom_flag_origin (swapoff, ksm): the kernel
+	// chooses such a task first, whatever its size.
+	OOMOrigin bool
 }
 
 // Pages are the victim's memory counters, in pages, as the OOM killer reads them.

@@ -43,8 +43,9 @@ const (
 type oomtraceTaskFlags uint32
 
 const (
-	oomtraceTaskFlagsTASK_EXITING oomtraceTaskFlags = 1
-	oomtraceTaskFlagsTASK_PARTIAL oomtraceTaskFlags = 2
+	oomtraceTaskFlagsTASK_EXITING    oomtraceTaskFlags = 1
+	oomtraceTaskFlagsTASK_PARTIAL    oomtraceTaskFlags = 2
+	oomtraceTaskFlagsTASK_OOM_ORIGIN oomtraceTaskFlags = 4
 )
 
 type oomtraceTaskInfo struct {

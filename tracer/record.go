@@ -72,6 +72,7 @@ func DecodeRecord(raw []byte) (Record, error) {
 			CgroupID:    t.MemcgId,
 			DflCgroupID: t.DflCgroupId,
 			Partial:     t.Flags&uint32(oomtraceTaskFlagsTASK_PARTIAL) != 0,
+			OOMOrigin:   t.Flags&uint32(oomtraceTaskFlagsTASK_OOM_ORIGIN) != 0,
 		},
 		Exiting: t.Flags&uint32(oomtraceTaskFlagsTASK_EXITING) != 0,
 	}

@@ -1,0 +1,82 @@
+package badness
+
+import "testing"
+
+func TestScore(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   Inputs
+		want int64
+	}{
+		// Measured on 6.1 (KERNEL-NOTES): 16680 = 1+16242+383+0+54, 64 MiB memcg.
+		{"measured 6.1", Inputs{RSS: 1 + 16242 + 383, Swap: 0, PgTables: 54, TotalPages: 16384}, 16680},
+		{"swap counts", Inputs{RSS: 100, Swap: 50, PgTables: 2, TotalPages: 16384}, 152},
+		// adj is scaled by totalpages/1000 with integer division: 16384/1000 = 16.
+		{"adj +1000", Inputs{RSS: 100, OOMScoreAdj: 1000, TotalPages: 16384}, 100 + 16000},
+		{"adj +500 truncates", Inputs{RSS: 100, OOMScoreAdj: 500, TotalPages: 1999}, 100 + 500},
+		{"adj negative can go below zero", Inputs{RSS: 100, OOMScoreAdj: -999, TotalPages: 16384}, 100 - 999*16},
+		{"adj -1000 unkillable", Inputs{RSS: 1 << 30, OOMScoreAdj: -1000, TotalPages: 16384}, Unkillable},
+		{"origin first", Inputs{RSS: 1, OOMScoreAdj: -500, TotalPages: 16384, OOMOrigin: true}, Origin},
+		{"small scope: adj has no weight", Inputs{RSS: 7, OOMScoreAdj: 1000, TotalPages: 999}, 7},
+	} {
+		if got := Score(tc.in); got != tc.want {
+			t.Errorf("%s: Score = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestProcOOMScore(t *testing.T) {
+	const machine = 6_000_000 // ~23 GiB of 4 KiB pages
+	for _, tc := range []struct {
+		badness int64
+		want    int64
+	}{
+		{0, 666},
+		{machine / 2, 1000},
+		{machine, 1333},
+		{-machine, 0},
+		{12345, (1000 + 12345*1000/machine) * 2 / 3},
+		{Unkillable, 0},
+		{Origin, 1333},
+	} {
+		if got := ProcOOMScore(tc.badness, machine); got != tc.want {
+			t.Errorf("ProcOOMScore(%d) = %d, want %d", tc.badness, got, tc.want)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	base := Inputs{RSS: 16626, PgTables: 54, TotalPages: 16384}
+	for _, tc := range []struct {
+		name   string
+		d      Decision
+		match  bool
+		reason string
+	}{
+		{"kernel agrees", Decision{Inputs: base, KernelScore: 16680}, true, ""},
+		{"kernel disagrees", Decision{Inputs: base, KernelScore: 16000}, false, ""},
+		{"allocating task killed unscored", Decision{Inputs: base, KernelScore: 0, Global: true, KillAllocatingTask: true, VictimIsTrigger: true}, true, "oom_kill_allocating_task"},
+		{"sysctl set but memcg OOM scores", Decision{Inputs: base, KernelScore: 0, KillAllocatingTask: true, VictimIsTrigger: true}, false, ""},
+		{"origin", Decision{Inputs: Inputs{RSS: 1, OOMOrigin: true}, KernelScore: Origin}, true, "oom_task_origin"},
+	} {
+		c := Verify(tc.d)
+		if c.Match != tc.match || c.Reason != tc.reason {
+			t.Errorf("%s: got %+v, want match=%t reason=%q", tc.name, c, tc.match, tc.reason)
+		}
+	}
+}
+
+func TestExpectedTotalPages(t *testing.T) {
+	if got := ExpectedTotalPages(16384, -1, 0); got != 16384 {
+		t.Errorf("no swap: %d", got)
+	}
+	if got := ExpectedTotalPages(16384, 1000, 500); got != 16884 {
+		t.Errorf("machine swap caps: %d", got)
+	}
+	if got := ExpectedTotalPages(16384, 100, 500); got != 16484 {
+		t.Errorf("swap limit caps: %d", got)
+	}
+	if got := ExpectedTotalPages(16384, -1, 500); got != 16884 {
+		t.Errorf("unlimited swap: %d", got)
+	}
+}

@@ -3,6 +3,10 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -64,11 +68,12 @@ func (a *attacher) loadProgram(name string) (*ebpf.Program, error) {
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: a.maps})
+	if errors.Is(err, unix.EPERM) && strings.HasPrefix(name, "f") {
+		// The library's hint (MEMLOCK) does not apply: the limit is raised
+		// before loading. A kernel that refuses trampolines says EPERM.
+		return nil, fmt.Errorf("loading %s: the kernel refused the BPF trampoline (EPERM; lockdown or a security policy can forbid fentry/fexit)", name)
+	}
 	if err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("loading %s: %w (verifier: %v)", name, err, verr)
-		}
 		return nil, fmt.Errorf("loading %s: %w", name, err)
 	}
 	defer coll.Close()
@@ -112,6 +117,13 @@ func (a *attacher) attachFentry() error {
 }
 
 func (a *attacher) attachKprobe() error {
+	// Without the kprobe PMU the library falls back to tracefs and reports
+	// that tracefs is missing, which hides the real cause.
+	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe"); err != nil {
+		if _, err := os.Stat("/sys/kernel/tracing/kprobe_events"); err != nil {
+			return errors.New("no kprobe support: no kprobe PMU in /sys/bus/event_source/devices and no tracefs kprobe_events (kernel built without CONFIG_KPROBES, or tracefs not mounted)")
+		}
+	}
 	return a.pair("kretprobe_oom_kill_process", "kprobe_oom_kill_process", func(exit, entry *ebpf.Program) ([]link.Link, error) {
 		x, err := link.Kretprobe("oom_kill_process", exit, nil)
 		if err != nil {

@@ -29,9 +29,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		defer os.Remove(cfg.readyFile)
 	}
 
-	err = t.Run(ctx,
-		func(k tracer.Kill) { logKill(log, k) },
+	p := startPipeline(func(k tracer.Kill) { logKill(log, k) })
+	err = t.Run(ctx, p.push,
 		func(err error) { log.Error().Err(err).Time("time", time.Now()).Msg("record_error") })
+	p.close()
 	lost, lostErr := t.Lost()
 	if lostErr != nil {
 		log.Error().Err(lostErr).Msg("stats_error")
@@ -43,6 +44,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		Uint64("shortcut_marks", s.ShortcutMarks).
 		Uint64("skipped_exiting", s.SkippedExiting).
 		Uint64("records_lost", lost).
+		Uint64("queue_dropped", p.dropped.Load()).
 		Msg("oomtrace_stopped")
 	return err
 }

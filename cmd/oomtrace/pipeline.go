@@ -1,0 +1,48 @@
+package main
+
+import (
+	"sync/atomic"
+
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+// queueSize bounds the kills waiting between the ring buffer reader and the
+// writer. A kill is a few hundred bytes; a storm of thousands fits.
+const queueSize = 4096
+
+// pipeline decouples the ring buffer reader, which must never wait, from
+// enrichment (which may wait a bounded time for Docker) and output (which
+// may stall on a full pipe or disk). What does not fit is dropped and
+// counted, never silently.
+type pipeline struct {
+	queue   chan tracer.Kill
+	dropped atomic.Uint64
+	done    chan struct{}
+}
+
+// startPipeline runs handle on each queued kill in one goroutine, in order.
+func startPipeline(handle func(tracer.Kill)) *pipeline {
+	p := &pipeline{queue: make(chan tracer.Kill, queueSize), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for k := range p.queue {
+			handle(k)
+		}
+	}()
+	return p
+}
+
+// push queues a kill without ever blocking the reader.
+func (p *pipeline) push(k tracer.Kill) {
+	select {
+	case p.queue <- k:
+	default:
+		p.dropped.Add(1)
+	}
+}
+
+// close lets the writer drain what is queued and waits for it.
+func (p *pipeline) close() {
+	close(p.queue)
+	<-p.done
+}

@@ -41,12 +41,12 @@ test-host: ## unit tests, plus real OOM kills in scratch cgroups on this machine
 	# /proc/vmstat counter, so they must not run at the same time.
 	$(GO) test -p 1 -count=1 ./...
 
-$(BIN)/tracer.test: FORCE
-	CGO_ENABLED=0 $(GO) test -c -o $@ ./tracer
+$(BIN)/integration.test: FORCE
+	CGO_ENABLED=0 $(GO) test -c -o $@ ./integration
 
 .PHONY: vmtest
-vmtest: $(BIN)/tracer.test ## the tracer tests inside qemu on Debian's 6.1 and 6.12 kernels, each attach mode
-	vmtest/matrix.sh $(BIN)/tracer.test $(VM_KERNELS)
+vmtest: $(BIN)/integration.test ## the integration tests inside qemu on Debian's 6.1 and 6.12 kernels, each attach mode
+	vmtest/matrix.sh $(BIN)/integration.test $(VM_KERNELS)
 
 .PHONY: test
 test: deps vet check-generate test-host vmtest ## every test: the README's test command, what CI runs

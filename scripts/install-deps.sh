@@ -13,6 +13,7 @@ declare -A need=(
   [cpio]=cpio
   [readelf]=binutils
   [git]=git
+  [/usr/sbin/dockerd]=docker.io
 )
 
 missing=()

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Usage: vmtest/matrix.sh TEST_BINARY [KERNEL_SERIES...] 
 #
-# Runs the tracer's integration tests inside qemu on Debian's cloud kernels
+# Runs the integration tests inside qemu on Debian's cloud kernels
 # (default: 6.1 and 6.12), once per attach mode: oom_kill_process() hooked
 # with fentry, with kprobe, and not at all (mark_victim only). Exits non-zero
-# if any run fails. TEST_BINARY is a static `go test -c` build of ./tracer.
+# if any run fails. TEST_BINARY is a static `go test -c` build of ./integration.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

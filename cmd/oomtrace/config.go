@@ -15,6 +15,7 @@ type config struct {
 	format    string
 	logLevel  zerolog.Level
 	readyFile string
+	docker    string
 	tracer    tracer.Config
 }
 
@@ -29,6 +30,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.format, "format", "json", "output format: json (one object per line) or console (for people)")
 	fs.StringVar(&level, "log-level", "info", "lowest level printed: debug, info, warn, error")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "write this file once every hook that can attach is attached")
+	fs.StringVar(&cfg.docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
 	if err := fs.Parse(args); err != nil {
@@ -39,6 +41,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.format != "json" && cfg.format != "console" {
 		return cfg, fmt.Errorf("--format %q: want json or console", cfg.format)
+	}
+	if cfg.docker != "auto" && cfg.docker != "on" && cfg.docker != "off" {
+		return cfg, fmt.Errorf("--docker %q: want auto, on or off", cfg.docker)
 	}
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {

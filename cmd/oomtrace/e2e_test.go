@@ -17,12 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/dockertest"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 )
 
 func TestMain(m *testing.M) {
 	oomtest.MaybeRunHog()
-	os.Exit(m.Run())
+	dockertest.Main(m) // runs the tests, then stops a Docker engine they started
 }
 
 func buildBinary(t *testing.T) string {
@@ -52,9 +53,14 @@ func (l *lines) snapshot() []string {
 }
 
 func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
+	return startBinaryEnv(t, bin, nil, args...)
+}
+
+func startBinaryEnv(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	cmd := exec.Command(bin, append([]string{"--ready-file", ready}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"github.com/oomtrace/oomtrace/enrich/node"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )
@@ -15,7 +20,7 @@ func init() {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 }
 
-func logStartup(log zerolog.Logger, h tracer.Hooks) {
+func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool) {
 	ev := log.Info()
 	if h.Attach() == tracer.AttachMarkVictimOnly {
 		// Still every kill, but without the kernel's score and the OOM's scope.
@@ -25,7 +30,7 @@ func logStartup(log zerolog.Logger, h tracer.Hooks) {
 	for hook, why := range h.Refused {
 		refused.Str(hook, why)
 	}
-	ev.Time("time", time.Now()).
+	ev = ev.Time("time", time.Now()).
 		Int("schema_version", schemaVersion).
 		Str("kernel", kernelRelease()).
 		Str("attach", string(h.Attach())).
@@ -33,7 +38,16 @@ func logStartup(log zerolog.Logger, h tracer.Hooks) {
 			Str("oom_kill_process", orNone(h.Kill)).
 			Str("mark_victim", orNone(h.Mark))).
 		Dict("refused", refused).
-		Msg("oomtrace_started")
+		Bool("docker", dockerOn)
+	if root, v2, ok := e.Hierarchy(); ok {
+		ev.Dict("memory_cgroups", zerolog.Dict().Str("root", root).Bool("v2", v2))
+	} else {
+		ev.Interface("memory_cgroups", nil)
+	}
+	if n, err := node.Read("/proc"); err == nil {
+		ev.Dict("node", nodeDict(n))
+	}
+	ev.Msg("oomtrace_started")
 }
 
 func orNone(s string) string {
@@ -44,7 +58,7 @@ func orNone(s string) string {
 }
 
 // logKill writes one oom_kill event; docs/events.md documents every field.
-func logKill(log zerolog.Logger, k tracer.Kill) {
+func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 	v := k.Victim
 	victim := zerolog.Dict().
 		Uint32("pid", v.Pid).
@@ -59,9 +73,7 @@ func logKill(log zerolog.Logger, k tracer.Kill) {
 			Uint64("shmem", v.Pages.Shmem).
 			Uint64("swap", v.Pages.Swap).
 			Uint64("pgtables", v.Pages.PgTables)).
-		Dict("cgroup", zerolog.Dict().
-			Uint64("id", v.CgroupID).
-			Uint64("dfl_id", v.DflCgroupID))
+		Dict("cgroup", cgroupDict(v, r))
 	if v.Partial {
 		victim.Bool("partial", true)
 	}
@@ -71,28 +83,38 @@ func logKill(log zerolog.Logger, k tracer.Kill) {
 	if s := k.Scope; s != nil {
 		oom.Str("constraint", s.Constraint.String()).
 			Uint64("totalpages", s.TotalPages).
-			Dict("memcg", zerolog.Dict().Uint64("id", s.MemcgID)).
+			Dict("memcg", memcgDict(s.MemcgID, r.Hit)).
 			Uint32("gfp_mask", s.GFPMask).
 			Int32("order", s.Order)
 	} else {
 		oom.Interface("constraint", nil).
 			Interface("totalpages", nil).
-			Dict("memcg", zerolog.Dict().Interface("id", nil)).
+			Dict("memcg", memcgDict(0, r.Hit).Interface("id", nil)).
 			Interface("gfp_mask", nil).
 			Interface("order", nil)
 	}
+	oom.Interface("totalpages_expected", r.TotalPagesExpected)
 	if k.KernelScore != nil {
 		score.Int64("kernel", *k.KernelScore)
 	} else {
 		score.Interface("kernel", nil)
 	}
+	if c := r.Score; c != nil {
+		score.Int64("recomputed", c.Recomputed).Bool("match", c.Match)
+		if c.Reason != "" {
+			score.Str("special_case", c.Reason)
+		}
+	} else {
+		score.Interface("recomputed", nil).Interface("match", nil)
+	}
+	score.Interface("oom_score", r.OOMScore)
 
 	group := zerolog.Arr()
 	for _, g := range k.Group {
 		group.Dict(zerolog.Dict().Uint32("pid", g.Pid).Uint32("tid", g.Tid).Str("comm", g.Comm))
 	}
 
-	log.Info().
+	ev := log.Info().
 		Time("time", k.Time).
 		Int("schema_version", schemaVersion).
 		Uint64("boot_ns", k.BootNs).
@@ -105,5 +127,114 @@ func logKill(log zerolog.Logger, k tracer.Kill) {
 		Dict("oom", oom).
 		Dict("score", score).
 		Array("group", group).
-		Msg("oom_kill")
+		Dict("container", containerDict(r)).
+		Dict("k8s", k8sDict(r.Container)).
+		Dict("enrich_errors", errorsDict(r.Errors))
+	if r.Node != nil {
+		ev.Dict("node", nodeDict(*r.Node))
+	}
+	ev.Msg("oom_kill")
+	if c := r.Score; c != nil && !c.Match {
+		log.Warn().Time("time", k.Time).
+			Uint32("pid", v.Pid).
+			Int64("kernel", *k.KernelScore).
+			Int64("recomputed", c.Recomputed).
+			Int64("expected", c.Expected).
+			Uint64("rss", v.Pages.RSS()).
+			Uint64("swap", v.Pages.Swap).
+			Uint64("pgtables", v.Pages.PgTables).
+			Int32("oom_score_adj", v.OOMScoreAdj).
+			Uint64("totalpages", k.Scope.TotalPages).
+			Msg("score_mismatch")
+	}
+}
+
+func cgroupDict(v tracer.Task, r enrich.Result) *zerolog.Event {
+	d := zerolog.Dict().Uint64("id", v.CgroupID).Uint64("dfl_id", v.DflCgroupID)
+	if r.VictimPath != "" {
+		d.Str("path", r.VictimPath)
+	} else {
+		d.Interface("path", nil)
+	}
+	if l := r.Limits; l != nil {
+		d.Interface("effective_limit_bytes", l.Effective)
+		d.Str("effective_limit_path", l.EffectivePath)
+		chain := zerolog.Arr()
+		for _, m := range l.Chain {
+			chain.Dict(zerolog.Dict().Str("path", m.Path).
+				Interface("limit_bytes", m.Limit).
+				Interface("high_bytes", m.High).
+				Interface("swap_limit_bytes", m.SwapLimit).
+				Interface("memsw_limit_bytes", m.MemSwLimit).
+				Interface("usage_bytes", m.Usage).
+				Interface("max_usage_bytes", m.MaxUsage).
+				Bool("removed", m.Removed))
+		}
+		d.Array("chain", chain)
+	} else {
+		d.Interface("effective_limit_bytes", nil).Interface("effective_limit_path", nil).Array("chain", zerolog.Arr())
+	}
+	return d
+}
+
+func memcgDict(id uint64, hit *cgroups.Hit) *zerolog.Event {
+	d := zerolog.Dict().Uint64("id", id)
+	if hit != nil {
+		return d.Str("path", hit.Path).Interface("limit_bytes", hit.Limit).Str("source", hit.Source)
+	}
+	return d.Interface("path", nil).Interface("limit_bytes", nil).Interface("source", nil)
+}
+
+func containerDict(r enrich.Result) *zerolog.Event {
+	c := r.Container
+	d := zerolog.Dict()
+	optStr(d, "runtime", c.Runtime)
+	optStr(d, "id", c.ID)
+	optStr(d, "unit", c.Unit)
+	if i := r.Docker; i != nil {
+		labels := zerolog.Dict()
+		for _, k := range slices.Sorted(maps.Keys(i.Labels)) {
+			labels.Str(k, i.Labels[k])
+		}
+		return d.Str("name", i.Name).Str("image", i.Image).Str("image_id", i.ImageID).
+			Dict("labels", labels).Int64("memory_limit_bytes", i.MemoryLimit)
+	}
+	return d.Interface("name", nil).Interface("image", nil).Interface("image_id", nil).
+		Dict("labels", zerolog.Dict()).Interface("memory_limit_bytes", nil)
+}
+
+func k8sDict(c cgroups.Container) *zerolog.Event {
+	d := zerolog.Dict()
+	optStr(d, "pod_uid", c.PodUID)
+	optStr(d, "qos", c.QoS)
+	return d
+}
+
+// optStr writes s, or null when it is empty (unknown), so every documented
+// field is present in every event.
+func optStr(d *zerolog.Event, key, s string) {
+	if s == "" {
+		d.Interface(key, nil)
+	} else {
+		d.Str(key, s)
+	}
+}
+
+func errorsDict(errs map[string]string) *zerolog.Event {
+	d := zerolog.Dict()
+	for _, k := range slices.Sorted(maps.Keys(errs)) {
+		d.Str(k, errs[k])
+	}
+	return d
+}
+
+func nodeDict(n node.Context) *zerolog.Event {
+	return zerolog.Dict().
+		Int("overcommit_memory", n.OvercommitMemory).
+		Int("overcommit_ratio", n.OvercommitRatio).
+		Int("panic_on_oom", n.PanicOnOOM).
+		Bool("oom_kill_allocating_task", n.OOMKillAllocatingTask).
+		Bool("oom_dump_tasks", n.OOMDumpTasks).
+		Uint64("mem_total_bytes", n.MemTotalBytes).
+		Uint64("swap_total_bytes", n.SwapTotalBytes)
 }

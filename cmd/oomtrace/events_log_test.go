@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/enrich/badness"
+	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"github.com/oomtrace/oomtrace/enrich/docker"
+	"github.com/oomtrace/oomtrace/enrich/node"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )
@@ -40,10 +45,36 @@ func sampleKill(hooked bool) tracer.Kill {
 	return k
 }
 
-func render(t *testing.T, k tracer.Kill) map[string]any {
+// sampleResult is a full enrichment: a Docker container in a kubepods path.
+func sampleResult() enrich.Result {
+	limit, usage := int64(64<<20), int64(60<<20)
+	score := int64(333)
+	pages := uint64(16384)
+	return enrich.Result{
+		VictimPath: "/kubepods/burstable/pod0d3b4e2a-1111-2222-3333-444455556666/" + strings.Repeat("ab", 32),
+		Limits: &cgroups.Limits{
+			Chain: []cgroups.Memcg{
+				{Path: "/kubepods/x", Limit: &limit, Usage: &usage},
+				{Path: "/"},
+			},
+			Effective: &limit, EffectivePath: "/kubepods/x",
+		},
+		Hit:       &cgroups.Hit{Path: "/kubepods/x", Limit: &limit, Source: cgroups.SourceKernel},
+		Container: cgroups.Container{Runtime: "docker", ID: strings.Repeat("ab", 32), PodUID: "0d3b4e2a-1111-2222-3333-444455556666", QoS: "Burstable"},
+		Docker: &docker.Info{ID: strings.Repeat("ab", 32), Name: "web", Image: "oomtrace-hog:test", ImageID: "sha256:00",
+			Labels: map[string]string{"com.docker.compose.service": "web", "evil\"key": "v\x00"}, MemoryLimit: limit},
+		Score:              &badness.Check{Recomputed: 8207, Expected: 8207, Match: true},
+		OOMScore:           &score,
+		TotalPagesExpected: &pages,
+		Node:               &node.Context{MemTotalBytes: 1 << 30},
+		Errors:             map[string]string{},
+	}
+}
+
+func render(t *testing.T, k tracer.Kill, r enrich.Result) map[string]any {
 	t.Helper()
 	var buf bytes.Buffer
-	logKill(zerolog.New(&buf), k)
+	logKill(zerolog.New(&buf), k, r)
 	if bytes.Count(buf.Bytes(), []byte("\n")) != 1 {
 		t.Fatalf("not one line: %q", buf.String())
 	}
@@ -106,23 +137,25 @@ func documentedFields(t *testing.T) []string {
 }
 
 func TestKillEventHasEveryDocumentedField(t *testing.T) {
-	hooked := render(t, sampleKill(true))
-	markOnly := render(t, sampleKill(false))
+	hooked := render(t, sampleKill(true), sampleResult())
+	markOnly := render(t, sampleKill(false), enrich.Result{Errors: map[string]string{"cgroup": "not found"}})
 	for _, field := range documentedFields(t) {
-		if field == "victim.partial" {
+		if field == "victim.partial" || field == "score.special_case" {
 			continue // only present when set
 		}
 		if _, ok := lookup(hooked, field); !ok {
 			t.Errorf("hooked event lacks documented field %s", field)
 		}
-		if strings.HasPrefix(field, "group[]") {
-			continue
+		if strings.HasPrefix(field, "group[]") || strings.HasPrefix(field, "victim.cgroup.chain[]") ||
+			field == "node" || strings.HasPrefix(field, "node.") {
+			continue // empty, or on global OOMs only
 		}
 		if _, ok := lookup(markOnly, field); !ok {
 			t.Errorf("mark_victim event lacks documented field %s", field)
 		}
 	}
-	for _, nullable := range []string{"oom.constraint", "oom.totalpages", "oom.memcg.id", "score.kernel"} {
+	for _, nullable := range []string{"oom.constraint", "oom.totalpages", "oom.memcg.id", "score.kernel",
+		"score.match", "victim.cgroup.path", "container.name", "k8s.pod_uid"} {
 		if v, _ := lookup(markOnly, nullable); v != nil {
 			t.Errorf("mark_victim event: %s = %v, want null", nullable, v)
 		}
@@ -130,18 +163,27 @@ func TestKillEventHasEveryDocumentedField(t *testing.T) {
 }
 
 func TestKillEventValues(t *testing.T) {
-	m := render(t, sampleKill(true))
+	m := render(t, sampleKill(true), sampleResult())
 	for path, want := range map[string]any{
-		"message":               "oom_kill",
-		"time":                  "2026-11-28T01:02:03.000000004Z",
-		"attach":                "fentry",
-		"victim.pid":            100.0,
-		"victim.comm":           `\xff"\\}\x0a{`,
-		"victim.pages.pgtables": 5.0,
-		"oom.constraint":        "memcg",
-		"oom.totalpages":        16384.0,
-		"score.kernel":          8207.0,
-		"group[].pid":           200.0,
+		"message":                             "oom_kill",
+		"time":                                "2026-11-28T01:02:03.000000004Z",
+		"attach":                              "fentry",
+		"victim.pid":                          100.0,
+		"victim.comm":                         `\xff"\\}\x0a{`,
+		"victim.pages.pgtables":               5.0,
+		"oom.constraint":                      "memcg",
+		"oom.totalpages":                      16384.0,
+		"score.kernel":                        8207.0,
+		"group[].pid":                         200.0,
+		"container.name":                      "web",
+		"container.runtime":                   "docker",
+		"k8s.qos":                             "Burstable",
+		"score.match":                         true,
+		"score.recomputed":                    8207.0,
+		"oom.memcg.limit_bytes":               float64(64 << 20),
+		"oom.memcg.source":                    "kernel",
+		"victim.cgroup.effective_limit_bytes": float64(64 << 20),
+		"victim.cgroup.chain[].usage_bytes":   float64(60 << 20),
 	} {
 		if got, _ := lookup(m, path); got != want {
 			t.Errorf("%s = %#v, want %#v", path, got, want)

@@ -21,7 +21,14 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	defer t.Close()
 
-	logStartup(log, t.Hooks())
+	enricher, dockerCache := newEnricher(cfg, log)
+	logStartup(log, t.Hooks(), enricher, dockerCache != nil)
+	if dockerCache != nil {
+		dctx, stopDocker := context.WithCancel(context.Background())
+		dockerDone := make(chan struct{})
+		go func() { defer close(dockerDone); _ = dockerCache.Run(dctx) }()
+		defer func() { stopDocker(); <-dockerDone }()
+	}
 	if cfg.readyFile != "" {
 		if err := os.WriteFile(cfg.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			return fmt.Errorf("writing the ready file: %w", err)
@@ -29,7 +36,11 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		defer os.Remove(cfg.readyFile)
 	}
 
-	p := startPipeline(func(k tracer.Kill) { logKill(log, k) })
+	p := startPipeline(func(k tracer.Kill) {
+		// The writer's context is not ctx: kills queued at shutdown still
+		// get their bounded Docker lookup.
+		logKill(log, k, enricher.Enrich(context.Background(), k))
+	})
 	err = t.Run(ctx, p.push,
 		func(err error) { log.Error().Err(err).Time("time", time.Now()).Msg("record_error") })
 	p.close()
@@ -45,6 +56,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		Uint64("skipped_exiting", s.SkippedExiting).
 		Uint64("records_lost", lost).
 		Uint64("queue_dropped", p.dropped.Load()).
+		Uint64("score_mismatches", enricher.Stats.ScoreMismatches.Load()).
+		Uint64("enrich_errors", enricher.Stats.Errors.Load()).
 		Msg("oomtrace_stopped")
 	return err
 }

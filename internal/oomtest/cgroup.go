@@ -67,8 +67,29 @@ func NewCgroup(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitByt
 	return cg
 }
 
+// NewCgroupExact creates a scratch cgroup named exactly name (for paths that
+// must look like a container runtime's) inside a scratch parent, which keeps
+// it out of everything but the test's own tree.
+func NewCgroupExact(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitBytes int64) *Cgroup {
+	tb.Helper()
+	cg, err := create(h, parent, name, limitBytes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := cg.Remove(); err != nil {
+			tb.Errorf("cleaning up: %v", err)
+		}
+	})
+	return cg
+}
+
 // CreateCgroup is NewCgroup for callers without a testing.TB; they must Remove it.
 func CreateCgroup(h Hierarchy, parent *Cgroup, name string, limitBytes int64) (*Cgroup, error) {
+	return create(h, parent, "oomtrace-test-"+name, limitBytes)
+}
+
+func create(h Hierarchy, parent *Cgroup, dirName string, limitBytes int64) (*Cgroup, error) {
 	dir := h.Root
 	if parent != nil {
 		dir = parent.Path
@@ -79,7 +100,7 @@ func CreateCgroup(h Hierarchy, parent *Cgroup, name string, limitBytes int64) (*
 			return nil, err
 		}
 	}
-	cg := &Cgroup{Path: filepath.Join(dir, "oomtrace-test-"+name), V2: h.V2, LimitBytes: limitBytes}
+	cg := &Cgroup{Path: filepath.Join(dir, dirName), V2: h.V2, LimitBytes: limitBytes}
 	if err := os.Mkdir(cg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("creating scratch cgroup: %w", err)
 	}

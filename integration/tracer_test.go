@@ -1,9 +1,7 @@
-package tracer_test
+package integration
 
-// Integration tests: real OOM kills in scratch memory cgroups, seen through
-// the real BPF program, counted against the kernel's own counters. They need
-// root and a kernel with BTF; `make vmtest` runs them again inside qemu on
-// Debian's 6.1 and 6.12 kernels, in each attach mode.
+// The tracer on its own: real kills, seen through the real BPF program,
+// counted against the kernel's counters and checked against its log.
 
 import (
 	"context"
@@ -413,19 +411,33 @@ func TestGlobalOOM(t *testing.T) {
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
 		t.Fatal(err)
 	}
+	// Bystanders: if the reaper cannot free the hog's memory in time (it
+	// gives up when the mmap lock stays taken, and emulated CPUs are slow),
+	// the next OOM needs someone else to kill; with nobody left the kernel
+	// panics ("System is deadlocked on memory"). Small, so the hog goes first.
+	for i := 0; i < 2; i++ {
+		b, err := oomtest.Hog{MB: 8, Comm: "bystander", Adj: 1000, Hold: true}.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Stop)
+	}
 	c := snapshot(t)
-	procs := runHogs(t, oomtest.Hog{MB: 4096, Threads: 2, Comm: "oomhog-global", Adj: 1000})
-	delta, _ := oomtest.VMStatOOMKills()
-	delta -= c.vmstat
+	procs := runHogs(t, oomtest.Hog{MB: 4096, Comm: "oomhog-global", Adj: 1000})
 	isHog := func(k tracer.Kill) bool { return int(k.Victim.Pid) == procs[0].Pid() }
 	kills := r.waitKills(t, 1, isHog)
-	c.checkMachine(t, r)
-	if delta != 1 || len(kills) != 1 {
-		t.Fatalf("vmstat counted %d kills, tracer saw %d events for the hog", delta, len(kills))
+	c.checkMachine(t, r) // bystanders killed too are counted on both sides
+	if len(kills) != 1 {
+		t.Fatalf("%d events for the hog", len(kills))
 	}
 	checkVictim(t, kills[0], procs[0], "oomhog-global", nil)
 	checkScope(t, kills[0], r.tr.Hooks(), nil)
 	if k := kills[0]; k.Victim.OOMScoreAdj != 1000 {
 		t.Errorf("victim oom_score_adj %d, want 1000", k.Victim.OOMScoreAdj)
+	}
+	res := newEnricher(t).Enrich(context.Background(), kills[0])
+	checkScore(t, kills[0], res)
+	if res.Node == nil || res.Node.MemTotalBytes == 0 {
+		t.Errorf("global OOM without node context: %+v", res.Node)
 	}
 }

@@ -1,0 +1,200 @@
+package enrich
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/oomtrace/oomtrace/enrich/badness"
+	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"github.com/oomtrace/oomtrace/enrich/docker"
+	"github.com/oomtrace/oomtrace/enrich/node"
+	"github.com/oomtrace/oomtrace/tracer"
+)
+
+// Result is what enrichment found for one kill. Nil pointers are unknown.
+type Result struct {
+	VictimPath string // memory cgroup path, "" when unresolved
+	Limits     *cgroups.Limits
+	// Hit is the memcg whose limit the OOM ran into: from the kernel's
+	// oom.memcg.id, or inferred (the smallest limit on the path) when
+	// oom_kill_process() is not hooked. Nil for a global OOM.
+	Hit *cgroups.Hit
+
+	Container cgroups.Container
+	Docker    *docker.Info
+
+	Score *badness.Check // nil when the kernel's score is unknown
+	// OOMScore is /proc/PID/oom_score as it read at the kill.
+	OOMScore           *int64
+	TotalPagesExpected *uint64 // what oc->totalpages should be; nil when unknown
+
+	Node *node.Context // on global OOMs
+
+	Errors map[string]string // source -> what went wrong
+}
+
+// Stats counts enrichment outcomes; the daemon reports them.
+type Stats struct {
+	ScoreMismatches atomic.Uint64
+	Errors          atomic.Uint64
+}
+
+// Enricher enriches kills. Safe for concurrent use.
+type Enricher struct {
+	hierarchy *cgroups.Hierarchy // nil: no memory cgroups on this machine
+	resolver  *cgroups.Resolver
+	docker    *docker.Cache // nil: Docker metadata off
+	procRoot  string
+	pageSize  uint64
+	Stats     Stats
+}
+
+// New returns an Enricher. Without a memory cgroup hierarchy (h nil) the
+// cgroup fields stay empty; without a Docker cache, container names do.
+func New(h *cgroups.Hierarchy, d *docker.Cache) *Enricher {
+	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize())}
+	if h != nil {
+		e.resolver = cgroups.NewResolver(*h)
+	}
+	return e
+}
+
+// Prime fills the cgroup cache, so cgroups removed right after a kill
+// resolve from the first event on.
+func (e *Enricher) Prime() error {
+	if e.resolver == nil {
+		return nil
+	}
+	return e.resolver.Refresh()
+}
+
+// Enrich never fails: what it cannot find is named in Result.Errors. It
+// waits for Docker at most the cache's bound, and only for containers.
+func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
+	r := Result{Errors: map[string]string{}}
+	fail := func(source string, err error) {
+		r.Errors[source] = err.Error()
+		e.Stats.Errors.Add(1)
+	}
+	nodeCtx, nodeErr := node.Read(e.procRoot)
+	if nodeErr != nil {
+		fail("node", nodeErr)
+	}
+	global := k.Scope != nil && k.Scope.Constraint == tracer.ConstraintNone
+	if global {
+		r.Node = &nodeCtx
+	}
+
+	e.cgroups(k, &r, fail)
+	if r.Container.Runtime == "docker" && e.docker != nil {
+		info, err := e.docker.Lookup(ctx, r.Container.ID)
+		if err != nil {
+			fail("docker", err)
+		} else {
+			r.Docker = &info
+		}
+	}
+	e.score(k, &r, nodeCtx, global)
+	return r
+}
+
+func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
+	if e.resolver == nil {
+		return
+	}
+	path, ok := e.resolver.Path(k.Victim.CgroupID)
+	if !ok {
+		fail("cgroup", fmt.Errorf("cgroup id %d not found in %s", k.Victim.CgroupID, e.hierarchy.Root))
+		return
+	}
+	r.VictimPath = path
+	r.Container = cgroups.ParseContainer(path)
+	limits, err := cgroups.ReadLimits(*e.hierarchy, path)
+	if err != nil {
+		fail("cgroup", err)
+		return
+	}
+	r.Limits = &limits
+	if k.Scope != nil && k.Scope.Constraint != tracer.ConstraintMemcg {
+		return // a global, cpuset or mempolicy OOM: no cgroup limit was hit
+	}
+	oomPath := ""
+	if k.Scope != nil {
+		if oomPath, ok = e.resolver.Path(k.Scope.MemcgID); !ok {
+			fail("cgroup", fmt.Errorf("oom memcg id %d not found", k.Scope.MemcgID))
+		}
+	}
+	if hit, ok := limits.HitLimit(oomPath); ok {
+		r.Hit = &hit
+	}
+}
+
+func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global bool) {
+	v := k.Victim
+	in := badness.Inputs{
+		RSS: v.Pages.RSS(), Swap: v.Pages.Swap, PgTables: v.Pages.PgTables,
+		OOMScoreAdj: int(v.OOMScoreAdj), OOMOrigin: v.OOMOrigin,
+	}
+	if machine := n.MachinePages(e.pageSize); machine > 0 {
+		// /proc/PID/oom_score scores against the whole machine.
+		in.TotalPages = machine
+		s := badness.ProcOOMScore(badness.Score(in), machine)
+		r.OOMScore = &s
+		if global {
+			r.TotalPagesExpected = &machine
+		}
+	}
+	if k.Scope == nil || k.KernelScore == nil {
+		return
+	}
+	if k.Scope.Constraint == tracer.ConstraintMemcg {
+		r.TotalPagesExpected = e.memcgTotalPages(r, n)
+	}
+	in.TotalPages = k.Scope.TotalPages
+	check := badness.Verify(badness.Decision{
+		Inputs:             in,
+		KernelScore:        *k.KernelScore,
+		Global:             global,
+		VictimIsTrigger:    k.Trigger.Pid == v.Pid,
+		KillAllocatingTask: n.OOMKillAllocatingTask,
+	})
+	r.Score = &check
+	if !check.Match {
+		e.Stats.ScoreMismatches.Add(1)
+	}
+}
+
+// memcgTotalPages is mem_cgroup_get_max() of the memcg whose limit was hit,
+// from the limits read after the kill; nil when they could not be read.
+func (e *Enricher) memcgTotalPages(r *Result, n node.Context) *uint64 {
+	if r.Hit == nil || r.Hit.Source != cgroups.SourceKernel || r.Hit.Limit == nil || r.Limits == nil {
+		return nil
+	}
+	var swap int64 = -1 // no swap limit
+	for _, m := range r.Limits.Chain {
+		if m.Path != r.Hit.Path {
+			continue
+		}
+		switch {
+		case m.SwapLimit != nil: // v2: swap alone
+			swap = *m.SwapLimit
+		case m.MemSwLimit != nil: // v1: memory + swap
+			swap = *m.MemSwLimit - *r.Hit.Limit
+		}
+	}
+	if swap >= 0 {
+		swap /= int64(e.pageSize)
+	}
+	want := badness.ExpectedTotalPages(uint64(*r.Hit.Limit)/e.pageSize, swap, n.SwapTotalBytes/e.pageSize)
+	return &want
+}
+
+// Hierarchy says where memory cgroups are resolved, for the startup line.
+func (e *Enricher) Hierarchy() (root string, v2, ok bool) {
+	if e.hierarchy == nil {
+		return "", false, false
+	}
+	return e.hierarchy.Root, e.hierarchy.V2, true
+}

@@ -218,3 +218,42 @@ func TestBinaryRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// `oomtrace verify --json` runs its scenarios with the binary's own hogs and
+// exits 0 when every applicable one passed.
+func TestBinaryVerify(t *testing.T) {
+	oomtest.RequireRoot(t)
+	oomtest.MustHierarchy(t)
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "verify", "--json", "--only", "largest_footprint_chosen,multi_threaded_victim_one_kill")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	var doc struct {
+		Results []struct{ Scenario, Verdict string }
+		Failed  bool
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, out)
+	}
+	verdicts := map[string]string{}
+	for _, r := range doc.Results {
+		verdicts[r.Scenario] = r.Verdict
+	}
+	for _, s := range []string{"largest_footprint_chosen", "multi_threaded_victim_one_kill", "tracer_count_equals_kernel"} {
+		if verdicts[s] != "pass" {
+			t.Errorf("%s: %q", s, verdicts[s])
+		}
+	}
+	if doc.Failed || len(doc.Results) != 4 {
+		t.Errorf("failed=%v, %d results: %s", doc.Failed, len(doc.Results), out)
+	}
+	// Nothing left behind.
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*/oomtrace-test-verify-*"); len(left) > 0 {
+		t.Errorf("scratch cgroups left: %v", left)
+	}
+	if left, _ := filepath.Glob("/sys/fs/cgroup/oomtrace-test-verify-*"); len(left) > 0 {
+		t.Errorf("scratch cgroups left: %v", left)
+	}
+}

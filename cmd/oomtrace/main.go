@@ -8,9 +8,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/oomtrace/oomtrace/internal/oomtest"
 )
 
 func main() {
+	// `oomtrace verify` runs its memory hogs as this same binary.
+	oomtest.MaybeRunHog()
+	if len(os.Args) > 1 && os.Args[1] == "verify" {
+		os.Exit(verifyMain(os.Args[2:], os.Stdout))
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, errHelp) {
 		os.Exit(0)

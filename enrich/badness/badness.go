@@ -52,7 +52,7 @@ func ProcOOMScore(badness int64, machinePages uint64) int64 {
 		return 0
 	}
 	if badness == Origin {
-		badness = int64(machinePages) // the kernel's arithmetic would overflow; the top of the range
+		badness = 2 * int64(machinePages) // the kernel's arithmetic overflows; say the top of the range
 	}
 	return (1000 + badness*1000/int64(machinePages)) * 2 / 3
 }

@@ -37,7 +37,8 @@ func TestProcOOMScore(t *testing.T) {
 		{-machine, 0},
 		{12345, (1000 + 12345*1000/machine) * 2 / 3},
 		{Unkillable, 0},
-		{Origin, 1333},
+		{2 * machine, 2000}, // rss the size of the machine and adj +1000
+		{Origin, 2000},
 	} {
 		if got := ProcOOMScore(tc.badness, machine); got != tc.want {
 			t.Errorf("ProcOOMScore(%d) = %d, want %d", tc.badness, got, tc.want)

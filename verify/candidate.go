@@ -1,0 +1,79 @@
+package verify
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/oomtrace/oomtrace/enrich/badness"
+)
+
+// candidate is a process the kernel may choose, as read from /proc just
+// before the OOM: the model's inputs and the kernel's own oom_score.
+type candidate struct {
+	Name     string `json:"name"`
+	Pid      int    `json:"pid"`
+	Adj      int    `json:"oom_score_adj"`
+	RSS      uint64 `json:"rss_pages"`
+	Swap     uint64 `json:"swap_pages"`
+	PgTables uint64 `json:"pgtables_pages"`
+	Model    int64  `json:"model_score"`    // badness against the scenario's totalpages
+	OOMScore int64  `json:"proc_oom_score"` // /proc/PID/oom_score, machine-wide scale
+}
+
+// readCandidate reads pid's counters from /proc/PID/status (kB) and scores
+// them with the model against totalPages.
+func readCandidate(name string, pid int, totalPages uint64, model Model) (candidate, error) {
+	c := candidate{Name: name, Pid: pid}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return c, err
+	}
+	kb := map[string]uint64{}
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[2] == "kB" {
+			kb[strings.TrimSuffix(f[0], ":")], _ = strconv.ParseUint(f[1], 10, 64)
+		}
+	}
+	page := uint64(os.Getpagesize()) / 1024
+	c.RSS = (kb["RssAnon"] + kb["RssFile"] + kb["RssShmem"]) / page
+	c.Swap = kb["VmSwap"] / page
+	c.PgTables = kb["VmPTE"] / page
+	c.Adj, err = readInt(fmt.Sprintf("/proc/%d/oom_score_adj", pid))
+	if err != nil {
+		return c, err
+	}
+	score, err := readInt(fmt.Sprintf("/proc/%d/oom_score", pid))
+	if err != nil {
+		return c, err
+	}
+	c.OOMScore = int64(score)
+	c.Model = model(badness.Inputs{RSS: c.RSS, Swap: c.Swap, PgTables: c.PgTables, OOMScoreAdj: c.Adj, TotalPages: totalPages})
+	return c, nil
+}
+
+func readInt(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(data)))
+}
+
+// predict returns the candidate the model says the kernel will choose: the
+// highest score; unkillable ones never.
+func predict(cs []candidate) (candidate, bool) {
+	var best candidate
+	found := false
+	for _, c := range cs {
+		if c.Model == badness.Unkillable {
+			continue
+		}
+		if !found || c.Model > best.Model {
+			best, found = c, true
+		}
+	}
+	return best, found
+}

@@ -32,7 +32,7 @@ func startTracer(bin string) (*tracerProc, error) {
 		return nil, err
 	}
 	ready := filepath.Join(dir, "ready")
-	cmd := exec.Command(bin, "--ready-file", ready)
+	cmd := exec.Command(bin, "--ready-file", ready, "--metrics-addr", "127.0.0.1:0")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -12,11 +12,14 @@ import (
 var errHelp = flag.ErrHelp
 
 type config struct {
-	format    string
-	logLevel  zerolog.Level
-	readyFile string
-	docker    string
-	tracer    tracer.Config
+	format      string
+	logLevel    zerolog.Level
+	readyFile   string
+	docker      string
+	output      string
+	metricsAddr string
+	queueSize   int
+	tracer      tracer.Config
 }
 
 func parseFlags(args []string) (config, error) {
@@ -30,6 +33,9 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.format, "format", "json", "output format: json (one object per line) or console (for people)")
 	fs.StringVar(&level, "log-level", "info", "lowest level printed: debug, info, warn, error")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "write this file once every hook that can attach is attached")
+	fs.StringVar(&cfg.output, "output", "", "write events to this file (appending; reopened on SIGHUP) instead of stdout")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "127.0.0.1:9655", "serve Prometheus /metrics and /healthz here; empty disables")
+	fs.IntVar(&cfg.queueSize, "queue-size", defaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
 	fs.StringVar(&cfg.docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
@@ -41,6 +47,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.format != "json" && cfg.format != "console" {
 		return cfg, fmt.Errorf("--format %q: want json or console", cfg.format)
+	}
+	if cfg.queueSize < 1 {
+		return cfg, fmt.Errorf("--queue-size %d: want at least 1", cfg.queueSize)
 	}
 	if cfg.docker != "auto" && cfg.docker != "on" && cfg.docker != "off" {
 		return cfg, fmt.Errorf("--docker %q: want auto, on or off", cfg.docker)

@@ -59,7 +59,8 @@ func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *
 func startBinaryEnv(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	cmd := exec.Command(bin, append([]string{"--ready-file", ready}, args...)...)
+	// Port 0: tests may run beside a real oomtrace on the default port.
+	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -187,7 +188,7 @@ func TestBinaryRefusesWithoutPrivileges(t *testing.T) {
 func TestBinaryForcedHookRefused(t *testing.T) {
 	oomtest.RequireRoot(t)
 	bin := buildBinary(t)
-	cmd := exec.Command(bin, "--kill-hook", "kprobe", "--mark-hook", "tracepoint")
+	cmd := exec.Command(bin, "--kill-hook", "kprobe", "--mark-hook", "tracepoint", "--metrics-addr", "")
 	done := make(chan struct{})
 	var out []byte
 	var err error

@@ -20,7 +20,7 @@ func init() {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 }
 
-func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool) {
+func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr string) {
 	ev := log.Info()
 	if h.Attach() == tracer.AttachMarkVictimOnly {
 		// Still every kill, but without the kernel's score and the OOM's scope.
@@ -38,7 +38,8 @@ func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn
 			Str("oom_kill_process", orNone(h.Kill)).
 			Str("mark_victim", orNone(h.Mark))).
 		Dict("refused", refused).
-		Bool("docker", dockerOn)
+		Bool("docker", dockerOn).
+		Str("metrics_addr", metricsAddr)
 	if root, v2, ok := e.Hierarchy(); ok {
 		ev.Dict("memory_cgroups", zerolog.Dict().Str("root", root).Bool("v2", v2))
 	} else {

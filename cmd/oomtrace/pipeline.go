@@ -2,13 +2,14 @@ package main
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
-// queueSize bounds the kills waiting between the ring buffer reader and the
-// writer. A kill is a few hundred bytes; a storm of thousands fits.
-const queueSize = 4096
+// defaultQueueSize bounds the kills waiting between the ring buffer reader
+// and the writer. A kill is a few hundred bytes; a storm of thousands fits.
+const defaultQueueSize = 4096
 
 // pipeline decouples the ring buffer reader, which must never wait, from
 // enrichment (which may wait a bounded time for Docker) and output (which
@@ -21,8 +22,8 @@ type pipeline struct {
 }
 
 // startPipeline runs handle on each queued kill in one goroutine, in order.
-func startPipeline(handle func(tracer.Kill)) *pipeline {
-	p := &pipeline{queue: make(chan tracer.Kill, queueSize), done: make(chan struct{})}
+func startPipeline(size int, handle func(tracer.Kill)) *pipeline {
+	p := &pipeline{queue: make(chan tracer.Kill, size), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		for k := range p.queue {
@@ -41,8 +42,14 @@ func (p *pipeline) push(k tracer.Kill) {
 	}
 }
 
-// close lets the writer drain what is queued and waits for it.
-func (p *pipeline) close() {
+// closeWithin lets the writer drain what is queued, waiting at most d, and
+// returns how many kills it could not write in time (output stalled).
+func (p *pipeline) closeWithin(d time.Duration) int {
 	close(p.queue)
-	<-p.done
+	select {
+	case <-p.done:
+		return 0
+	case <-time.After(d):
+		return len(p.queue)
+	}
 }

@@ -5,45 +5,152 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/metrics"
 	"github.com/oomtrace/oomtrace/tracer"
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 )
 
+// drainTimeout bounds the wait for queued events at shutdown: a stalled
+// output must not keep a SIGTERM'd daemon alive.
+const drainTimeout = 3 * time.Second
+
 // run traces until ctx is done. Every error it returns is a startup error:
 // once the hooks are attached, problems are logged and the tracer keeps going.
-func run(ctx context.Context, cfg config, out io.Writer) error {
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	out, err := openOutput(cfg.output, stdout)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	log := newLogger(cfg, out)
+
 	t, err := tracer.Open(cfg.tracer)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 
+	m := metrics.New(500, t.Lost)
+	var server *metrics.Server
+	if cfg.metricsAddr != "" {
+		if server, err = metrics.Listen(cfg.metricsAddr, m); err != nil {
+			return err
+		}
+		defer server.Close()
+	}
+	h := t.Hooks()
+	if h.Kill != "" {
+		m.Hook("oom_kill_process", h.Kill)
+	}
+	if h.Mark != "" {
+		m.Hook("mark_victim", h.Mark)
+	}
+
 	enricher, dockerCache := newEnricher(cfg, log)
-	logStartup(log, t.Hooks(), enricher, dockerCache != nil)
+	logStartup(log, h, enricher, dockerCache != nil, serverAddr(server))
 	if dockerCache != nil {
 		dctx, stopDocker := context.WithCancel(context.Background())
 		dockerDone := make(chan struct{})
 		go func() { defer close(dockerDone); _ = dockerCache.Run(dctx) }()
 		defer func() { stopDocker(); <-dockerDone }()
 	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := out.Reopen(); err != nil {
+				log.Error().Err(err).Time("time", time.Now()).Msg("output_reopen_error")
+			}
+		}
+	}()
+
+	w := &writer{log: log, enricher: enricher, metrics: m, out: out}
+	p := startPipeline(cfg.queueSize, w.write)
+	w.dropped = &p.dropped
 	if cfg.readyFile != "" {
 		if err := os.WriteFile(cfg.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			return fmt.Errorf("writing the ready file: %w", err)
 		}
 		defer os.Remove(cfg.readyFile)
 	}
-
-	p := startPipeline(func(k tracer.Kill) {
-		// The writer's context is not ctx: kills queued at shutdown still
-		// get their bounded Docker lookup.
-		logKill(log, k, enricher.Enrich(context.Background(), k))
-	})
+	if server != nil {
+		server.SetReady(true)
+	}
 	err = t.Run(ctx, p.push,
 		func(err error) { log.Error().Err(err).Time("time", time.Now()).Msg("record_error") })
-	p.close()
+	if server != nil {
+		server.SetReady(false)
+	}
+	if left := p.closeWithin(drainTimeout); left > 0 {
+		p.dropped.Add(uint64(left))
+	}
+	w.reportDrops()
+	logStopped(log, t, p, w)
+	return err
+}
+
+// writer enriches and writes each kill, on the pipeline's goroutine.
+type writer struct {
+	log       zerolog.Logger
+	enricher  *enrich.Enricher
+	metrics   *metrics.Metrics
+	out       *output
+	dropped   interface{ Load() uint64 }
+	reported  uint64 // drops already reported
+	outFailed uint64 // output failures already counted
+}
+
+func (w *writer) write(k tracer.Kill) {
+	w.reportDrops()
+	// The writer's context is not the run's: kills queued at shutdown still
+	// get their bounded Docker lookup.
+	r := w.enricher.Enrich(context.Background(), k)
+	constraint := "unknown"
+	if k.Scope != nil {
+		constraint = k.Scope.Constraint.String()
+	}
+	name := ""
+	if r.Docker != nil {
+		name = r.Docker.Name
+	} else if r.Container.ID != "" {
+		name = r.Container.ID[:12]
+	}
+	w.metrics.Kill(constraint, name, r.Container.PodUID, k.Kills())
+	for source := range r.Errors {
+		w.metrics.EnrichError(source)
+	}
+	if r.Score != nil && !r.Score.Match {
+		w.metrics.ScoreMismatch()
+	}
+	logKill(w.log, k, r)
+	if f := w.out.failures.Load(); f > w.outFailed {
+		w.metrics.Lost(metrics.StageOutput, f-w.outFailed)
+		w.outFailed = f
+	}
+}
+
+// reportDrops says, as soon as output flows again, how many events the full
+// queue dropped since the last report.
+func (w *writer) reportDrops() {
+	if w.dropped == nil {
+		return
+	}
+	if d := w.dropped.Load(); d > w.reported {
+		w.metrics.Lost(metrics.StageQueue, d-w.reported)
+		w.log.Warn().Time("time", time.Now()).Uint64("dropped", d-w.reported).Uint64("dropped_total", d).Msg("events_dropped")
+		w.reported = d
+	}
+}
+
+func logStopped(log zerolog.Logger, t *tracer.Tracer, p *pipeline, w *writer) {
 	lost, lostErr := t.Lost()
 	if lostErr != nil {
 		log.Error().Err(lostErr).Msg("stats_error")
@@ -56,10 +163,17 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		Uint64("skipped_exiting", s.SkippedExiting).
 		Uint64("records_lost", lost).
 		Uint64("queue_dropped", p.dropped.Load()).
-		Uint64("score_mismatches", enricher.Stats.ScoreMismatches.Load()).
-		Uint64("enrich_errors", enricher.Stats.Errors.Load()).
+		Uint64("output_failures", w.out.failures.Load()).
+		Uint64("score_mismatches", w.enricher.Stats.ScoreMismatches.Load()).
+		Uint64("enrich_errors", w.enricher.Stats.Errors.Load()).
 		Msg("oomtrace_stopped")
-	return err
+}
+
+func serverAddr(s *metrics.Server) string {
+	if s == nil {
+		return ""
+	}
+	return s.Addr()
 }
 
 func kernelRelease() string {

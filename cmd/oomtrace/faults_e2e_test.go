@@ -1,0 +1,206 @@
+package main
+
+// Fault tests of the binary: output stalled, output rotated, SIGTERM in the
+// middle of a storm. Each checks that every kill is either written or counted
+// as dropped, never lost silently.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oomtrace/oomtrace/internal/oomtest"
+)
+
+// storm OOM-kills n hogs in cg, parallel at a time.
+func storm(t *testing.T, cg *oomtest.Cgroup, n, parallel int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			p, err := oomtest.Hog{Cgroup: cg, MB: 128, Comm: "stormhog"}.Start(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = p.Wait()
+		}()
+	}
+	wg.Wait()
+}
+
+type tally struct{ kills, dropped, stopped int }
+
+func count(t *testing.T, data []byte) tally {
+	t.Helper()
+	var c tally
+	sc := bufio.NewScanner(bytesReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			Message      string
+			Dropped      int `json:"dropped"`
+			QueueDropped int `json:"queue_dropped"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("invalid JSON line %q: %v", sc.Text(), err)
+		}
+		switch ev.Message {
+		case "oom_kill":
+			c.kills++
+		case "events_dropped":
+			c.dropped += ev.Dropped
+		case "oomtrace_stopped":
+			c.stopped++
+			if ev.QueueDropped != c.dropped {
+				t.Errorf("stopped line says %d dropped, events_dropped lines %d", ev.QueueDropped, c.dropped)
+			}
+		}
+	}
+	return c
+}
+
+// A stalled stdout: the reader keeps going, the queue overflows, and the
+// drops are reported once output flows again.
+func TestBinaryOutputStalled(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	bin := buildBinary(t)
+	cg := oomtest.NewCgroup(t, h, nil, "stall", 32<<20)
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(bin, "--ready-file", ready, "--metrics-addr", "", "--queue-size", "8")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFile(t, ready)
+
+	// Nobody reads stdout: once the pipe (64 KiB) and the queue (8) are
+	// full, kills must be dropped and counted.
+	before, _ := cg.OOMKills()
+	storm(t, cg, 120, 4)
+	after, _ := cg.OOMKills()
+	time.Sleep(500 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	data := readAll(t, out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	c := count(t, data)
+	if c.dropped == 0 {
+		t.Errorf("no drops reported with a stalled output (%d kills written)", c.kills)
+	}
+	if uint64(c.kills+c.dropped) != after-before || c.stopped != 1 {
+		t.Errorf("written %d + dropped %d, kernel counted %d; %d stopped lines", c.kills, c.dropped, after-before, c.stopped)
+	}
+}
+
+// --output with logrotate: rename the file, SIGHUP, and the next kill lands
+// in a new file.
+func TestBinaryOutputReopen(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	bin := buildBinary(t)
+	cg := oomtest.NewCgroup(t, h, nil, "rotate", 64<<20)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "events.json")
+	ready := filepath.Join(dir, "ready")
+	cmd := exec.Command(bin, "--ready-file", ready, "--metrics-addr", "", "--output", file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFile(t, ready)
+
+	storm(t, cg, 1, 1)
+	waitKills(t, file, 1)
+	if err := os.Rename(file, file+".1"); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(200 * time.Millisecond)
+	storm(t, cg, 1, 1)
+	waitKills(t, file, 1)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(file + ".1")
+	cur, _ := os.ReadFile(file)
+	if a, b := count(t, old), count(t, cur); a.kills != 1 || b.kills != 1 || b.stopped != 1 {
+		t.Errorf("rotated file %+v, new file %+v: want one kill in each", a, b)
+	}
+}
+
+// SIGTERM in the middle of a storm: the daemon writes what it has, says so,
+// and exits 0 within a few seconds.
+func TestBinarySIGTERMMidStorm(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	bin := buildBinary(t)
+	cg := oomtest.NewCgroup(t, h, nil, "sigterm", 32<<20)
+	cmd, out, stderr := startBinary(t, bin)
+	done := make(chan struct{})
+	go func() { defer close(done); storm(t, cg, 60, 4) }()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-out.done
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v; %s", err, stderr.String())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v to stop", took)
+	}
+	<-done
+	var data []byte
+	for _, l := range out.snapshot() {
+		data = append(data, l+"\n"...)
+	}
+	if c := count(t, data); c.stopped != 1 || c.kills == 0 {
+		t.Errorf("%+v: want kills written before the stop and one stopped line", c)
+	}
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitKills(t *testing.T, path string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(path)
+		if count(t, data).kills >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: fewer than %d kills", path, n)
+}

@@ -1,0 +1,144 @@
+// Package metrics exposes the daemon's counters to Prometheus and a health
+// endpoint. Nothing here runs on a timer: values that live elsewhere (the BPF
+// side's lost-record counter) are read when Prometheus scrapes.
+package metrics
+
+import (
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Stages where an event can be lost.
+const (
+	StageRingbuf = "ringbuf" // the BPF side found the ring buffer full
+	StageQueue   = "queue"   // the queue between reader and writer was full
+	StageOutput  = "output"  // writing the line failed (disk full, closed pipe)
+)
+
+// otherLabel stands for every container past the cardinality bound.
+const otherLabel = "other"
+
+// Metrics are the daemon's Prometheus metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	kills          *prometheus.CounterVec
+	containerKills *prometheus.CounterVec
+	lost           *lostCollector
+	enrichErrors   *prometheus.CounterVec
+	mismatches     prometheus.Counter
+	hooks          *prometheus.GaugeVec
+
+	mu         sync.Mutex
+	containers map[string]bool // label values in use
+	maxSeries  int
+}
+
+// New registers the metrics. maxContainers bounds the container label's
+// values: a node running thousands of short-lived containers must not grow
+// the scrape without limit; kills past the bound count under "other".
+func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		kills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oomtrace_kills_total",
+			Help: "Processes killed by the OOM killer, by the OOM's constraint (none, cpuset, memory_policy, memcg, unknown).",
+		}, []string{"constraint"}),
+		containerKills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oomtrace_container_kills_total",
+			Help: "OOM kills by container name and pod UID (empty outside containers; \"other\" past the cardinality bound).",
+		}, []string{"container", "pod_uid"}),
+		lost: &lostCollector{ringbuf: ringbufLost, desc: prometheus.NewDesc(
+			"oomtrace_events_lost_total",
+			"Events lost, by stage: ringbuf (the BPF side found the ring buffer full), queue (output stalled past the queue's bound), output (a write failed).",
+			[]string{"stage"}, nil)},
+		enrichErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oomtrace_enrich_errors_total",
+			Help: "Enrichment failures by source (cgroup, docker, node); the event is still written.",
+		}, []string{"source"}),
+		mismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oomtrace_score_mismatches_total",
+			Help: "Kills whose kernel score differs from the oom_badness model.",
+		}),
+		hooks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oomtrace_hook_attached",
+			Help: "1 for each attached hook, by function and attach mode (fentry, kprobe, tp_btf, tracepoint).",
+		}, []string{"hook", "mode"}),
+		containers: map[string]bool{},
+		maxSeries:  maxContainers,
+	}
+	version := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "oomtrace_build_info",
+		Help:        "oomtrace's version; always 1.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	buildInfo.Set(1)
+	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.hooks, buildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Hook records an attached hook.
+func (m *Metrics) Hook(hook, mode string) { m.hooks.WithLabelValues(hook, mode).Set(1) }
+
+// Kill counts a kill (a victim or a group member).
+func (m *Metrics) Kill(constraint, container, podUID string, n int) {
+	m.kills.WithLabelValues(constraint).Add(float64(n))
+	m.mu.Lock()
+	if container != "" && !m.containers[container] {
+		if len(m.containers) >= m.maxSeries {
+			container, podUID = otherLabel, ""
+		} else {
+			m.containers[container] = true
+		}
+	}
+	m.mu.Unlock()
+	m.containerKills.WithLabelValues(container, podUID).Add(float64(n))
+}
+
+// Lost counts events lost at the queue or output stage (the ringbuf stage
+// is read from the BPF map).
+func (m *Metrics) Lost(stage string, n uint64) {
+	switch stage {
+	case StageQueue:
+		m.lost.queue.Add(n)
+	case StageOutput:
+		m.lost.output.Add(n)
+	}
+}
+
+// EnrichError counts an enrichment failure.
+func (m *Metrics) EnrichError(source string) { m.enrichErrors.WithLabelValues(source).Inc() }
+
+// ScoreMismatch counts a kill whose kernel score the model did not predict.
+func (m *Metrics) ScoreMismatch() { m.mismatches.Inc() }
+
+// lostCollector reports losses; the ring buffer's is read from the BPF map
+// when Prometheus scrapes, so no timer polls it.
+type lostCollector struct {
+	ringbuf       func() (uint64, error)
+	queue, output atomic.Uint64
+	desc          *prometheus.Desc
+}
+
+func (c *lostCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lostCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.ringbuf != nil {
+		if n, err := c.ringbuf(); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.desc, err)
+		} else {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), StageRingbuf)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.queue.Load()), StageQueue)
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.output.Load()), StageOutput)
+}

@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+func TestMetricsOverHTTP(t *testing.T) {
+	m := New(2, func() (uint64, error) { return 7, nil })
+	s, err := Listen("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	resp, err := http.Get("http://" + s.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("healthz before ready: %d", resp.StatusCode)
+	}
+	s.SetReady(true)
+	resp, _ = http.Get("http://" + s.Addr() + "/healthz")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz when ready: %d", resp.StatusCode)
+	}
+
+	m.Hook("oom_kill_process", "fentry")
+	m.Kill("memcg", "web", "", 1)
+	m.Kill("memcg", "db", "pod-1", 2)
+	m.Kill("memcg", "third", "", 1) // past the bound of 2
+	m.Kill("memcg", "web", "", 1)
+	m.Kill("none", "", "", 1)
+	m.Lost(StageQueue, 3)
+	m.EnrichError("docker")
+	m.ScoreMismatch()
+	body := scrape(t, s.Addr())
+	for _, want := range []string{
+		`oomtrace_kills_total{constraint="memcg"} 5`,
+		`oomtrace_kills_total{constraint="none"} 1`,
+		`oomtrace_container_kills_total{container="web",pod_uid=""} 2`,
+		`oomtrace_container_kills_total{container="db",pod_uid="pod-1"} 2`,
+		`oomtrace_container_kills_total{container="other",pod_uid=""} 1`,
+		`oomtrace_events_lost_total{stage="ringbuf"} 7`,
+		`oomtrace_events_lost_total{stage="queue"} 3`,
+		`oomtrace_events_lost_total{stage="output"} 0`,
+		`oomtrace_enrich_errors_total{source="docker"} 1`,
+		`oomtrace_score_mismatches_total 1`,
+		`oomtrace_hook_attached{hook="oom_kill_process",mode="fentry"} 1`,
+		`oomtrace_build_info{version=`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `container="third"`) {
+		t.Error("cardinality bound not applied")
+	}
+}
+
+func TestRingbufReadError(t *testing.T) {
+	m := New(1, func() (uint64, error) { return 0, errors.New("map gone") })
+	s, err := Listen("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp, err := http.Get("http://" + s.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("a failing collector should fail the scrape visibly, got %d", resp.StatusCode)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
@@ -19,7 +20,10 @@ type config struct {
 	output      string
 	metricsAddr string
 	queueSize   int
-	tracer      tracer.Config
+	// riskThreshold is a percentage of the effective limit; 0 turns oom_risk off.
+	riskThreshold float64
+	riskInterval  time.Duration
+	tracer        tracer.Config
 }
 
 func parseFlags(args []string) (config, error) {
@@ -35,6 +39,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "write this file once every hook that can attach is attached")
 	fs.StringVar(&cfg.output, "output", "", "write events to this file (appending; reopened on SIGHUP) instead of stdout")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "127.0.0.1:9655", "serve Prometheus /metrics and /healthz here; empty disables")
+	fs.Float64Var(&cfg.riskThreshold, "risk-threshold", 90, "emit oom_risk when a cgroup's working set crosses this percentage of its effective memory limit; 0 disables")
+	fs.DurationVar(&cfg.riskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups")
 	fs.IntVar(&cfg.queueSize, "queue-size", defaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
 	fs.StringVar(&cfg.docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
@@ -47,6 +53,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.format != "json" && cfg.format != "console" {
 		return cfg, fmt.Errorf("--format %q: want json or console", cfg.format)
+	}
+	if cfg.riskThreshold < 0 || cfg.riskThreshold > 100 || cfg.riskInterval < 100*time.Millisecond {
+		return cfg, fmt.Errorf("--risk-threshold %v / --risk-interval %v: want 0..100 and at least 100ms", cfg.riskThreshold, cfg.riskInterval)
 	}
 	if cfg.queueSize < 1 {
 		return cfg, fmt.Errorf("--queue-size %d: want at least 1", cfg.queueSize)

@@ -15,8 +15,13 @@ import (
 func main() {
 	// `oomtrace verify` runs its memory hogs as this same binary.
 	oomtest.MaybeRunHog()
-	if len(os.Args) > 1 && os.Args[1] == "verify" {
-		os.Exit(verifyMain(os.Args[2:], os.Stdout))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "verify":
+			os.Exit(verifyMain(os.Args[2:], os.Stdout))
+		case "rank":
+			os.Exit(rankMain(os.Args[2:], os.Stdout))
+		}
 	}
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, errHelp) {

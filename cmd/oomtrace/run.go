@@ -84,6 +84,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if server != nil {
 		server.SetReady(true)
 	}
+	stopRisk := startRiskWatcher(cfg, log)
+	defer stopRisk()
 	err = t.Run(ctx, p.push,
 		func(err error) { log.Error().Err(err).Time("time", time.Now()).Msg("record_error") })
 	if server != nil {

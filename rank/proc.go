@@ -1,0 +1,132 @@
+package rank
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pages are a process's memory as oom_badness() counts it, in pages (the
+// same names as victim.pages in oom_kill events).
+type Pages struct {
+	Anon     uint64 `json:"anon"`
+	File     uint64 `json:"file"`
+	Shmem    uint64 `json:"shmem"`
+	Swap     uint64 `json:"swap"`
+	PgTables uint64 `json:"pgtables"`
+}
+
+// RSS is get_mm_rss(): anon + file + shmem.
+func (p Pages) RSS() uint64 { return p.Anon + p.File + p.Shmem }
+
+// proc is one process as read from /proc.
+type proc struct {
+	pid      int
+	comm     string
+	node     int // its cgroup's index in the walk
+	adj      int
+	pages    Pages
+	oomScore int64 // /proc/PID/oom_score, -1 when unreadable
+}
+
+var pageSize = uint64(os.Getpagesize())
+
+// readProcs reads the processes of the cgroup at dir (cgroup.procs), in
+// the file's order. Processes that exit meanwhile, kernel threads and
+// zombies (no mm: the OOM killer skips them) and global init (never
+// chosen) are left out.
+func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, error) {
+	data, err := r.read(dir + "/cgroup.procs")
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return out, nil // a v2 threaded cgroup: its processes are listed in its domain
+	}
+	if err != nil {
+		return out, err
+	}
+	var pids []int
+	for _, f := range bytes.Fields(data) {
+		if pid, err := strconv.Atoi(string(f)); err == nil && pid != 1 {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		p, ok, err := r.readProc(procRoot, pid)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			p.node = node
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// readProc reads status (comm and the mm counters, the same ones
+// oom_badness() reads), oom_score_adj and oom_score. ok is false when the
+// process is gone or has no mm.
+func (r *reader) readProc(procRoot string, pid int) (p proc, ok bool, err error) {
+	base := procRoot + "/" + strconv.Itoa(pid) + "/"
+	data, err := r.read(base + "status")
+	if err != nil {
+		return p, false, gone(err)
+	}
+	p.pid = pid
+	hasMM := false
+	kb := func(v []byte) uint64 {
+		f := bytes.Fields(v)
+		if len(f) == 0 {
+			return 0
+		}
+		n, _ := strconv.ParseUint(string(f[0]), 10, 64)
+		return n * 1024 / pageSize
+	}
+	for line := range bytes.Lines(data) {
+		k, v, _ := bytes.Cut(line, []byte{':'})
+		switch string(k) {
+		case "Name":
+			p.comm = string(bytes.TrimSpace(v)) // the kernel escapes \n and \\ here
+		case "RssAnon":
+			p.pages.Anon, hasMM = kb(v), true
+		case "RssFile":
+			p.pages.File = kb(v)
+		case "RssShmem":
+			p.pages.Shmem = kb(v)
+		case "VmSwap":
+			p.pages.Swap = kb(v)
+		case "VmPTE": // mm_pgtables_bytes() in kB
+			p.pages.PgTables = kb(v)
+		}
+	}
+	if !hasMM {
+		return p, false, nil
+	}
+	adj, err := r.number(base + "oom_score_adj")
+	if err != nil {
+		return p, false, gone(err)
+	}
+	p.adj = int(adj)
+	if p.oomScore, err = r.number(base + "oom_score"); err != nil {
+		p.oomScore = -1
+	}
+	return p, true, nil
+}
+
+func (r *reader) number(file string) (int64, error) {
+	data, err := r.read(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(bytes.TrimSpace(data)), 10, 64)
+}
+
+// gone turns "the process exited" (ENOENT, ESRCH) into no error.
+func gone(err error) error {
+	if errors.Is(err, errRemoved) || errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,260 @@
+package rank
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+
+	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"golang.org/x/sys/unix"
+)
+
+// Source is where to read: the memory cgroup hierarchy and /proc. Both are
+// injectable so that tests run on fixture trees.
+type Source struct {
+	Hierarchy cgroups.Hierarchy
+	ProcRoot  string // "/proc" on a live system
+}
+
+// HostSource finds this machine's memory hierarchy.
+func HostSource() (Source, error) {
+	h, err := cgroups.FindMemoryHierarchy()
+	if err != nil {
+		return Source{}, err
+	}
+	return Source{Hierarchy: h, ProcRoot: "/proc"}, nil
+}
+
+// layout names the files of one cgroup version.
+type layout struct {
+	limit, usage, swapLimit, inactiveFile string
+	swapIsMemsw                           bool // v1's limit is memory+swap, v2's swap alone
+}
+
+var (
+	layoutV1 = layout{"memory.limit_in_bytes", "memory.usage_in_bytes", "memory.memsw.limit_in_bytes", "total_inactive_file", true}
+	layoutV2 = layout{"memory.max", "memory.current", "memory.swap.max", "inactive_file", false}
+)
+
+func (s Source) layout() layout {
+	if s.Hierarchy.V2 {
+		return layoutV2
+	}
+	return layoutV1
+}
+
+func (s Source) dir(path string) string {
+	if path == "/" {
+		return s.Hierarchy.Root
+	}
+	return s.Hierarchy.Root + path
+}
+
+// node is one cgroup of a walk, in pre-order: the subtree of nodes[i] is
+// nodes[i:nodes[i].end]. Byte counts are -1 when unlimited.
+type node struct {
+	path  string // relative to the root, "/" for the root itself
+	id    uint64 // the directory's inode: the cgroup id the kernel reports
+	end   int
+	limit int64 // its own memory limit
+	eff   int64 // the smallest limit from the root down to here
+	effAt int   // index of the cgroup holding eff (the innermost on a tie), -1 when none
+	usage int64 // read for the root and limited cgroups only, -1 otherwise
+}
+
+// walk lists every cgroup with its limits, and the usage of those that
+// have one. Effective limits are carried down from the parent as the walk
+// descends, so each limit file is read once per walk, not once per
+// descendant as ReadLimits on every cgroup would. Files are opened
+// relative to their directory's descriptor: resolving the whole path for
+// each file cost a third of a walk. Cgroups removed meanwhile are left out.
+func (s Source) walk(r *reader) ([]node, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(s.Hierarchy.Root, &st); err != nil {
+		return nil, fmt.Errorf("walking memory cgroups: %w", err)
+	}
+	w := walker{r: r, l: s.layout(), dents: make([]byte, 16<<10)}
+	w.nodes = []node{{path: "/", id: st.Ino}}
+	if err := w.visit(0, -1, unix.AT_FDCWD, s.Hierarchy.Root); err != nil {
+		return nil, fmt.Errorf("walking memory cgroups: %w", err)
+	}
+	return w.nodes, nil
+}
+
+type walker struct {
+	r     *reader
+	l     layout
+	nodes []node
+	dents []byte
+}
+
+var errRemoved = errors.New("cgroup removed")
+
+// visit reads cgroup i, the directory name under the descriptor at.
+func (w *walker) visit(i, parent, at int, name string) error {
+	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return classify(w.nodes[i].path, err)
+	}
+	defer unix.Close(fd)
+	n := &w.nodes[i]
+	if n.limit, err = w.r.intAt(fd, w.l.limit); err != nil {
+		return err
+	}
+	n.eff, n.effAt, n.usage = -1, -1, -1
+	if parent >= 0 {
+		n.eff, n.effAt = w.nodes[parent].eff, w.nodes[parent].effAt
+	}
+	if n.limit >= 0 && (n.eff < 0 || n.limit <= n.eff) {
+		n.eff, n.effAt = n.limit, i
+	}
+	if n.limit >= 0 || i == 0 {
+		if n.usage, err = w.r.intAt(fd, w.l.usage); err != nil {
+			return err
+		}
+	}
+	subdirs, err := w.subdirs(fd, n.path)
+	if err != nil {
+		return err
+	}
+	for _, d := range subdirs {
+		j := len(w.nodes)
+		p := w.nodes[i].path + "/" + d.name
+		if i == 0 {
+			p = "/" + d.name
+		}
+		w.nodes = append(w.nodes, node{path: p, id: d.ino})
+		if err := w.visit(j, i, fd, d.name); errors.Is(err, errRemoved) {
+			w.nodes = w.nodes[:j]
+		} else if err != nil {
+			return err
+		}
+	}
+	w.nodes[i].end = len(w.nodes)
+	return nil
+}
+
+type dirent struct {
+	ino  uint64
+	name string
+}
+
+// subdirs reads a directory with getdents(2), taking the inode and type
+// the kernel returns with each name: a v1 memcg directory holds ~40 files,
+// and os.ReadDir would allocate and sort an entry for each.
+func (w *walker) subdirs(fd int, dir string) ([]dirent, error) {
+	var out []dirent
+	for {
+		n, err := unix.Getdents(fd, w.dents)
+		if err != nil {
+			return nil, classify(dir, err)
+		}
+		if n == 0 {
+			return out, nil
+		}
+		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name NUL-terminated.
+		for b := w.dents[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			if b[18] == unix.DT_DIR {
+				name, _, _ := bytes.Cut(b[19:reclen], []byte{0})
+				if s := string(name); s != "." && s != ".." {
+					out = append(out, dirent{binary.NativeEndian.Uint64(b), s})
+				}
+			}
+			b = b[reclen:]
+		}
+	}
+}
+
+// classify turns "the cgroup went away" (ENOENT, or ENODEV from a
+// directory removed while open) into errRemoved.
+func classify(path string, err error) error {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+		return errRemoved
+	}
+	return &os.PathError{Op: "read", Path: path, Err: err}
+}
+
+// reader reads kernel files into one reused buffer with bare open, read,
+// close: os.ReadFile adds an fstat and a poller registration, more than
+// doubling the system calls over thousands of files per tick.
+type reader struct{ buf []byte }
+
+func newReader() *reader { return &reader{buf: make([]byte, 8<<10)} }
+
+// read returns the file's content, valid until the next call.
+func (r *reader) read(file string) ([]byte, error) {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, classify(file, err)
+	}
+	defer unix.Close(fd)
+	for n := 0; ; {
+		if n == len(r.buf) {
+			r.buf = append(r.buf, make([]byte, len(r.buf))...)
+		}
+		m, err := unix.Read(fd, r.buf[n:])
+		if err != nil {
+			return nil, classify(file, err)
+		}
+		if m == 0 {
+			return r.buf[:n], nil
+		}
+		n += m
+	}
+}
+
+// unlimited is PAGE_COUNTER_MAX in bytes, what an unlimited v1 counter reads.
+var unlimited = uint64(math.MaxInt64 / os.Getpagesize() * os.Getpagesize())
+
+// intAt reads a byte count from the file name under the directory
+// descriptor at: -1 for "max", for v1's PAGE_COUNTER_MAX and for a missing
+// file (the root has no limit files; memsw needs swap accounting). One
+// read: a one-number kernel file comes whole, and the EOF read would be a
+// third system call.
+func (r *reader) intAt(at int, name string) (int64, error) {
+	var buf [32]byte
+	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return -1, nil
+	}
+	n := 0
+	if err == nil {
+		n, err = unix.Read(fd, buf[:])
+		unix.Close(fd)
+	}
+	if err != nil {
+		return 0, classify(name, err)
+	}
+	s := string(bytes.TrimSpace(buf[:max(n, 0)]))
+	if s == "max" {
+		return -1, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parsing %s: %w", name, err)
+	}
+	if v >= unlimited {
+		return -1, nil
+	}
+	return int64(v), nil
+}
+
+// keyed finds "key value" in a flat-keyed file such as memory.stat.
+func keyed(data []byte, key string) (int64, bool) {
+	for line := range bytes.Lines(data) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte{' '})
+		if ok && string(k) == key {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}

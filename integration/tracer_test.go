@@ -407,10 +407,12 @@ func TestHostileComm(t *testing.T) {
 func TestGlobalOOM(t *testing.T) {
 	oomtest.RequireVM(t)
 	r := startTracer(t)
-	// Whatever the kernel picks, it must not be this test.
+	// Whatever the kernel picks, it must not be this test. Restored after,
+	// for the tests that follow (raising needs no privilege).
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = os.WriteFile("/proc/self/oom_score_adj", []byte("0"), 0) })
 	// Bystanders: if the reaper cannot free the hog's memory in time (it
 	// gives up when the mmap lock stays taken, and emulated CPUs are slow),
 	// the next OOM needs someone else to kill; with nobody left the kernel

@@ -146,7 +146,9 @@ func MaybeRunHog() {
 }
 
 func runHog() error {
-	if adj := os.Getenv(envAdj); adj != "" && adj != "0" {
+	// Always written, 0 included: a hog must not inherit the parent's value
+	// (a test protecting itself with -1000 would make its hogs unkillable).
+	if adj := os.Getenv(envAdj); adj != "" {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(adj), 0); err != nil {
 			return err
 		}

@@ -29,6 +29,13 @@ enum record_kind {
 	RECORD_KILL_END = 3,   /* oom_kill_process() returned */
 };
 
+/* A decision in progress, by the thread running it. */
+struct decision {
+	u64 seq;
+	u64 memcg;                /* oc->memcg, pinned by the kernel for the OOM */
+	u64 memcg_kills;          /* its oom_kill event count at the start */
+};
+
 enum task_flags {
 	/* The victim was already exiting when chosen: oom_kill_process() then
 	 * takes its task_will_free_mem() shortcut and kills nothing. */
@@ -71,7 +78,9 @@ struct record {
 	u32 gfp_mask;
 	s32 order;
 	u32 constraint;
-	u32 _pad;
+	/* KILL_END only: how much the OOM memcg's oom_kill counter grew during
+	 * the decision; 0 for a global OOM. */
+	u32 memcg_kills;
 };
 
 /* Force the record types into BTF so bpf2go can generate Go twins. */
@@ -92,12 +101,12 @@ struct {
 	__type(value, u64);
 } lost SEC(".maps");
 
-/* Thread id running oom_kill_process() -> its decision number. */
+/* Thread id running oom_kill_process() -> its decision. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
 	__type(key, u32);
-	__type(value, u64);
+	__type(value, struct decision);
 } running SEC(".maps");
 
 u64 next_seq = 0;
@@ -202,24 +211,42 @@ static __always_inline struct record *reserve(u32 kind)
 	return r;
 }
 
+/* memory.events oom_kill of a memcg, as the kernel counts it. */
+static __always_inline u64 memcg_oom_kills(struct mem_cgroup *memcg)
+{
+	int idx;
+
+	if (!memcg || !bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM_KILL))
+		return 0;
+	idx = bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM_KILL);
+	if (idx < 0 || idx >= 9)
+		return 0;
+	atomic_long_t *events = __builtin_preserve_access_index(&memcg->memory_events[0]);
+	s64 n = 0;
+	bpf_probe_read_kernel(&n, sizeof(n), &events[idx].counter);
+	return positive(n);
+}
+
 static __always_inline int on_kill_begin(struct oom_control *oc)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u64 seq = __sync_fetch_and_add(&next_seq, 1) + 1;
+	struct decision d = {};
 	struct record *r;
-	struct mem_cgroup *memcg;
+	struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
 
-	bpf_map_update_elem(&running, &tid, &seq, BPF_ANY);
+	d.seq = __sync_fetch_and_add(&next_seq, 1) + 1;
+	d.memcg = (u64)memcg;
+	d.memcg_kills = memcg_oom_kills(memcg);
+	bpf_map_update_elem(&running, &tid, &d, BPF_ANY);
 	r = reserve(RECORD_KILL_BEGIN);
 	if (!r)
 		return 0;
-	r->seq = seq;
+	r->seq = d.seq;
 	r->chosen_points = BPF_CORE_READ(oc, chosen_points);
 	r->totalpages = BPF_CORE_READ(oc, totalpages);
 	r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
 	r->order = BPF_CORE_READ(oc, order);
 	r->constraint = BPF_CORE_READ(oc, constraint);
-	memcg = BPF_CORE_READ(oc, memcg);
 	if (memcg)
 		r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
 	read_task(BPF_CORE_READ(oc, chosen), &r->task);
@@ -230,14 +257,16 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 static __always_inline int on_kill_end(void)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u64 *seq = bpf_map_lookup_elem(&running, &tid);
+	struct decision *d = bpf_map_lookup_elem(&running, &tid);
 	struct record *r;
 
-	if (!seq)
+	if (!d)
 		return 0;
 	r = reserve(RECORD_KILL_END);
 	if (r) {
-		r->seq = *seq;
+		r->seq = d->seq;
+		if (d->memcg)
+			r->memcg_kills = memcg_oom_kills((struct mem_cgroup *)d->memcg) - d->memcg_kills;
 		bpf_ringbuf_submit(r, 0);
 	}
 	bpf_map_delete_elem(&running, &tid);
@@ -247,11 +276,11 @@ static __always_inline int on_kill_end(void)
 static __always_inline struct record *mark_record(void)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	u64 *seq = bpf_map_lookup_elem(&running, &tid);
+	struct decision *d = bpf_map_lookup_elem(&running, &tid);
 	struct record *r = reserve(RECORD_MARK);
 
-	if (r && seq)
-		r->seq = *seq;
+	if (r && d)
+		r->seq = d->seq;
 	return r;
 }
 

@@ -92,8 +92,16 @@ enum cgroup_subsys_id {
 	memory_cgrp_id = 4,
 };
 
+/* Index of the oom_kill counter in memory_events; resolved at load time. */
+enum memcg_memory_event {
+	MEMCG_OOM_KILL = 4,
+};
+
 struct mem_cgroup {
 	struct cgroup_subsys_state css;
+	/* memory.events; on cgroup v2 a kill also counts in every ancestor
+	 * below the root, so the OOM memcg's counter sees all its kills. */
+	atomic_long_t memory_events[9];
 } __pai;
 
 struct cred {

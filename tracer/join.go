@@ -31,7 +31,8 @@ type Joiner struct {
 }
 
 type decision struct {
-	begin  Record
+	begin   Record
+	counted uint32 // from the end record
 	group  []Process
 	starts []uint64 // start time of each group member, for the seen set
 }
@@ -53,6 +54,7 @@ func (j *Joiner) Feed(r Record) {
 		for i, d := range j.open {
 			if d.begin.Seq == r.Seq {
 				j.open = append(j.open[:i], j.open[i+1:]...)
+				d.counted = r.MemcgKills
 				j.finish(d)
 				return
 			}
@@ -118,17 +120,19 @@ func (j *Joiner) finish(d *decision) {
 	for i, g := range d.group {
 		j.seen.add(g.Pid, d.starts[i])
 	}
-	j.Stats.Kills += uint64(1 + len(d.group))
-	j.emit(Kill{
-		Time:        j.wall(b.BootNs),
-		BootNs:      b.BootNs,
-		Attach:      j.attach,
-		Victim:      b.Task,
-		Trigger:     b.Trigger,
-		Scope:       &scope,
-		KernelScore: &score,
-		Group:       d.group,
-	})
+	k := Kill{
+		Time:         j.wall(b.BootNs),
+		BootNs:       b.BootNs,
+		Attach:       j.attach,
+		Victim:       b.Task,
+		Trigger:      b.Trigger,
+		Scope:        &scope,
+		KernelScore:  &score,
+		Group:        d.group,
+		MemcgCounted: int(d.counted),
+	}
+	j.Stats.Kills += uint64(k.Kills())
+	j.emit(k)
 }
 
 // Pending reports whether a decision is waiting for its end record.

@@ -36,6 +36,10 @@ func mark(seq uint64, current Process, victim Task) Record {
 
 func end(seq uint64) Record { return Record{Kind: KindKillEnd, Seq: seq} }
 
+func endCounted(seq uint64, n uint32) Record {
+	return Record{Kind: KindKillEnd, Seq: seq, MemcgKills: n}
+}
+
 func run(attach Attach, recs []Record) ([]Kill, *Joiner) {
 	var kills []Kill
 	j := NewJoiner(attach, func(k Kill) { kills = append(kills, k) })
@@ -98,7 +102,7 @@ func TestJoinGroupKill(t *testing.T) {
 		add(mark(4, trigger, other)).
 		add(mark(4, trigger, third)).
 		add(mark(4, trigger, third)). // a second thread of the same member
-		add(end(4)).recs
+		add(endCounted(4, 4)).recs // the group scan killed the victim again: the memcg counted 4
 	kills, j := run(AttachKprobe, recs)
 	if len(kills) != 1 {
 		t.Fatalf("got %d events, want one per decision", len(kills))
@@ -107,8 +111,8 @@ func TestJoinGroupKill(t *testing.T) {
 	if k.Victim.Pid != 100 || len(k.Group) != 2 || k.Group[0].Pid != 200 || k.Group[1].Pid != 300 {
 		t.Fatalf("victim %d group %+v", k.Victim.Pid, k.Group)
 	}
-	if k.Kills() != 3 || j.Stats.Kills != 3 {
-		t.Errorf("kills %d stats %+v", k.Kills(), j.Stats)
+	if k.Kills() != 4 || j.Stats.Kills != 4 || k.MemcgCounted != 4 {
+		t.Errorf("kills %d stats %+v: want the memcg's count of 4", k.Kills(), j.Stats)
 	}
 
 	// Without the decision each member is its own event, still each once.

@@ -36,10 +36,19 @@ type Kill struct {
 	// Group lists the other processes killed by the same decision
 	// (memory.oom.group); empty for an ordinary kill.
 	Group []Process
+
+	// MemcgCounted is how much the OOM memcg's own oom_kill counter grew
+	// during the decision (0 when unknown: a global OOM, mark_victim mode).
+	// On cgroup v2 it is the kernel's count of the decision's kills, which
+	// for memory.oom.group includes processes the group scan killed a second
+	// time (upstream kills, and counts, the chosen victim again).
+	MemcgCounted int
 }
 
-// Kills is the number of processes the decision killed: the victim plus the group.
-func (k *Kill) Kills() int { return 1 + len(k.Group) }
+// Kills is the number of kills the kernel counted for this decision: the
+// victim plus the group, or the memcg's own count when that is higher (a
+// group kill's re-kills are counted by the kernel but marked by nobody).
+func (k *Kill) Kills() int { return max(1+len(k.Group), k.MemcgCounted) }
 
 // Process identifies a task.
 type Process struct {

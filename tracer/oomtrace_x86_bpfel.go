@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type oomtraceDecision struct {
+	_          structs.HostLayout
+	Seq        uint64
+	Memcg      uint64
+	MemcgKills uint64
+}
+
 type oomtraceRecord struct {
 	_            structs.HostLayout
 	BootNs       uint64
@@ -29,7 +36,7 @@ type oomtraceRecord struct {
 	GfpMask      uint32
 	Order        int32
 	Constraint   uint32
-	Pad          uint32
+	MemcgKills   uint32
 }
 
 type oomtraceRecordKind uint32

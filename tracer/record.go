@@ -27,6 +27,9 @@ type Record struct {
 	// KindKillBegin only.
 	Scope       Scope
 	KernelScore int64
+	// KindKillEnd only: growth of the OOM memcg's oom_kill counter during
+	// the decision (0 for a global OOM).
+	MemcgKills uint32
 }
 
 var pageSize = uint64(os.Getpagesize())
@@ -75,6 +78,9 @@ func DecodeRecord(raw []byte) (Record, error) {
 			OOMOrigin:   t.Flags&uint32(oomtraceTaskFlagsTASK_OOM_ORIGIN) != 0,
 		},
 		Exiting: t.Flags&uint32(oomtraceTaskFlagsTASK_EXITING) != 0,
+	}
+	if kind == KindKillEnd {
+		rec.MemcgKills = r.MemcgKills
 	}
 	if kind == KindKillBegin {
 		rec.KernelScore = r.ChosenPoints

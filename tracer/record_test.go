@@ -96,6 +96,13 @@ func TestDecodeRecordRejectsBadInput(t *testing.T) {
 	}
 }
 
+func TestDecodeEndCarriesMemcgCount(t *testing.T) {
+	rec, err := DecodeRecord(encode(t, oomtraceRecord{Kind: uint32(oomtraceRecordKindRECORD_KILL_END), Seq: 3, MemcgKills: 5}))
+	if err != nil || rec.MemcgKills != 5 || rec.Seq != 3 {
+		t.Fatalf("%+v %v", rec, err)
+	}
+}
+
 func TestDecodeMarkHasNoScope(t *testing.T) {
 	rec, err := DecodeRecord(encode(t, oomtraceRecord{
 		Kind: uint32(oomtraceRecordKindRECORD_MARK), Totalpages: 5, ChosenPoints: 5,

@@ -33,6 +33,9 @@ type session struct {
 	scoreBad  []string
 	counted   uint64 // kills the kernel counted in scenario cgroups
 	traced    uint64 // kills the tracer reported in them
+	// excused are kernel-counted re-kills mark_victim cannot see (group
+	// kills in mark_victim mode); the count check names them.
+	excused uint64
 }
 
 func (s *session) record(k tracer.Kill) {

@@ -128,6 +128,7 @@ func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 		Dict("oom", oom).
 		Dict("score", score).
 		Array("group", group).
+		Int("kills", k.Kills()).
 		Dict("container", containerDict(r)).
 		Dict("k8s", k8sDict(r.Container)).
 		Dict("enrich_errors", errorsDict(r.Errors))

@@ -55,16 +55,7 @@ type Cgroup struct {
 // test ends, killing whatever still runs inside.
 func NewCgroup(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitBytes int64) *Cgroup {
 	tb.Helper()
-	cg, err := CreateCgroup(h, parent, fmt.Sprintf("%s-%d", name, os.Getpid()), limitBytes)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := cg.Remove(); err != nil {
-			tb.Errorf("cleaning up: %v", err)
-		}
-	})
-	return cg
+	return removedAtEnd(tb)(CreateCgroup(h, parent, fmt.Sprintf("%s-%d", name, os.Getpid()), limitBytes))
 }
 
 // NewCgroupExact creates a scratch cgroup named exactly name (for paths that
@@ -72,16 +63,24 @@ func NewCgroup(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitByt
 // it out of everything but the test's own tree.
 func NewCgroupExact(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitBytes int64) *Cgroup {
 	tb.Helper()
-	cg, err := create(h, parent, name, limitBytes)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := cg.Remove(); err != nil {
-			tb.Errorf("cleaning up: %v", err)
+	return removedAtEnd(tb)(create(h, parent, name, limitBytes))
+}
+
+// removedAtEnd fails the test on a creation error and removes the cgroup
+// when the test ends.
+func removedAtEnd(tb testing.TB) func(*Cgroup, error) *Cgroup {
+	return func(cg *Cgroup, err error) *Cgroup {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
 		}
-	})
-	return cg
+		tb.Cleanup(func() {
+			if err := cg.Remove(); err != nil {
+				tb.Errorf("cleaning up: %v", err)
+			}
+		})
+		return cg
+	}
 }
 
 // CreateCgroup is NewCgroup for callers without a testing.TB; they must Remove it.

@@ -41,6 +41,10 @@ test-host: ## unit tests, plus real OOM kills in scratch cgroups on this machine
 	# /proc/vmstat counter, so they must not run at the same time.
 	$(GO) test -p 1 -count=1 ./...
 
+.PHONY: test-deploy
+test-deploy: ## the deploy/ checks: unit capabilities and syscall filter, image, DaemonSet, Vagrantfile (as root)
+	$(GO) test -count=1 -v ./deploy
+
 $(BIN)/integration.test: FORCE
 	CGO_ENABLED=0 $(GO) test -c -o $@ ./integration
 

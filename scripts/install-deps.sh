@@ -14,6 +14,12 @@ declare -A need=(
   [readelf]=binutils
   [git]=git
   [/usr/sbin/dockerd]=docker.io
+  [setpriv]=util-linux
+  [strace]=strace
+  [systemd-analyze]=systemd
+  [ctr]=containerd
+  [vagrant]=vagrant
+  [/usr/lib/python3/dist-packages/yaml/__init__.py]=python3-yaml
 )
 
 missing=()

@@ -75,7 +75,18 @@ func run(bin string, kills, parallel int, out string) error {
 	add("idle RSS", kib(rss), "peak during startup "+kib(hwm))
 	sw0 := tr.contextSwitches()
 	time.Sleep(5 * time.Second)
-	add("wake-ups while idle (5 s)", fmt.Sprint(tr.contextSwitches()-sw0), "context switches of all its threads")
+	add("wake-ups while idle (5 s)", fmt.Sprint(tr.contextSwitches()-sw0), "context switches of all its threads; the oom_risk scan runs every 5 s")
+	quiet, err := startTracer(bin, "--risk-threshold", "0")
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	sw0 = quiet.contextSwitches()
+	time.Sleep(5 * time.Second)
+	add("wake-ups while idle, oom_risk off", fmt.Sprint(quiet.contextSwitches()-sw0), "--risk-threshold 0: no timer at all")
+	if err := quiet.stop(); err != nil {
+		return err
+	}
 
 	cg, err := oomtest.CreateCgroup(h, nil, fmt.Sprintf("bench-%d", os.Getpid()), 32<<20)
 	if err != nil {

@@ -26,13 +26,13 @@ type tracerProc struct {
 	done  chan struct{}
 }
 
-func startTracer(bin string) (*tracerProc, error) {
+func startTracer(bin string, args ...string) (*tracerProc, error) {
 	dir, err := os.MkdirTemp("", "oomtrace-bench-")
 	if err != nil {
 		return nil, err
 	}
 	ready := filepath.Join(dir, "ready")
-	cmd := exec.Command(bin, "--ready-file", ready, "--metrics-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

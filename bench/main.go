@@ -33,7 +33,7 @@ func main() {
 }
 
 type result struct {
-	name, value, note string
+	name, oomtrace, bpftrace, note string
 }
 
 func run(bin string, kills, parallel int, out string) error {
@@ -45,13 +45,14 @@ func run(bin string, kills, parallel int, out string) error {
 		return err
 	}
 	var results []result
-	add := func(name, value, note string) {
-		results = append(results, result{name, value, note})
-		fmt.Printf("%-34s %-22s %s\n", name, value, note)
+	add := func(name, o, b, note string) {
+		results = append(results, result{name, o, b, note})
+		fmt.Printf("%-30s %-14s %-14s %s\n", name, o, b, note)
 	}
+	fmt.Printf("%-30s %-14s %-14s %s\n", "", "oomtrace", "bpftrace", "")
 
 	// Startup to ready, several times: the first run pays for cold caches.
-	var startups []time.Duration
+	var startups, bstartups []time.Duration
 	for i := 0; i < 5; i++ {
 		tr, err := startTracer(bin)
 		if err != nil {
@@ -62,28 +63,46 @@ func run(bin string, kills, parallel int, out string) error {
 			return err
 		}
 	}
+	for i := 0; i < 3; i++ {
+		b, err := startBpftrace()
+		if err != nil {
+			return err
+		}
+		bstartups = append(bstartups, b.startup)
+		b.stop()
+	}
 	slices.Sort(startups)
-	add("startup to ready (median of 5)", ms(startups[2]), fmt.Sprintf("min %s, max %s", ms(startups[0]), ms(startups[4])))
+	slices.Sort(bstartups)
+	add("startup to ready (median)", ms(startups[2]), ms(bstartups[1]),
+		fmt.Sprintf("oomtrace: 5 starts, min %s max %s; bpftrace: 3 starts, to its BEGIN probe", ms(startups[0]), ms(startups[4])))
 
+	// Both attached at once, on the same storm.
 	tr, err := startTracer(bin)
 	if err != nil {
 		return err
 	}
 	defer tr.stop()
+	bt, err := startBpftrace()
+	if err != nil {
+		return err
+	}
+	defer bt.stop()
 	time.Sleep(time.Second)
-	rss, hwm := tr.memory()
-	add("idle RSS", kib(rss), "peak during startup "+kib(hwm))
-	sw0 := tr.contextSwitches()
+	rss, _ := memory(tr.pid())
+	brss, _ := memory(bt.pid())
+	add("idle RSS", kib(rss), kib(brss), "")
+	sw0, bsw0 := contextSwitches(tr.pid()), contextSwitches(bt.pid())
 	time.Sleep(5 * time.Second)
-	add("wake-ups while idle (5 s)", fmt.Sprint(tr.contextSwitches()-sw0), "context switches of all its threads; the oom_risk scan runs every 5 s")
+	add("wake-ups while idle (5 s)", fmt.Sprint(contextSwitches(tr.pid())-sw0), fmt.Sprint(contextSwitches(bt.pid())-bsw0),
+		"context switches of all threads; oomtrace's oom_risk scan runs every 5 s")
 	quiet, err := startTracer(bin, "--risk-threshold", "0")
 	if err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
-	sw0 = quiet.contextSwitches()
+	sw0 = contextSwitches(quiet.pid())
 	time.Sleep(5 * time.Second)
-	add("wake-ups while idle, oom_risk off", fmt.Sprint(quiet.contextSwitches()-sw0), "--risk-threshold 0: no timer at all")
+	add("wake-ups while idle, oom_risk off", fmt.Sprint(contextSwitches(quiet.pid())-sw0), "", "oomtrace --risk-threshold 0: no timer at all")
 	if err := quiet.stop(); err != nil {
 		return err
 	}
@@ -98,7 +117,7 @@ func run(bin string, kills, parallel int, out string) error {
 		return err
 	}
 	vmBefore, _ := oomtest.VMStatOOMKills()
-	cpu0 := tr.cpuTime()
+	cpu0, bcpu0 := cpuTime(tr.pid()), cpuTime(bt.pid())
 	start := time.Now()
 	if err := storm(cg, kills, parallel); err != nil {
 		return err
@@ -106,27 +125,49 @@ func run(bin string, kills, parallel int, out string) error {
 	took := time.Since(start)
 	after, _ := cg.OOMKills()
 	vmAfter, _ := oomtest.VMStatOOMKills()
-	seen := tr.waitKills(int(after-before), 10*time.Second)
-	cpu := tr.cpuTime() - cpu0
-	verdict := "every kill exactly once"
-	if uint64(seen) != after-before || after-before != vmAfter-vmBefore {
-		verdict = "MISMATCH"
+	counted := int(after - before)
+	tr.waitKills(counted, 10*time.Second)
+	seen, lat := tr.seen()
+	bseen, blat := bt.seen()
+	cpu, bcpu := cpuTime(tr.pid())-cpu0, cpuTime(bt.pid())-bcpu0
+	verdict := func(n int) string {
+		switch {
+		case n == counted:
+			return "exact"
+		case n > counted:
+			return fmt.Sprintf("+%d over", n-counted)
+		}
+		return fmt.Sprintf("%d missed", counted-n)
 	}
-	add("storm: kills seen / kernel count", fmt.Sprintf("%d / %d", seen, after-before),
-		fmt.Sprintf("%s (vmstat +%d); %d hogs, %d at once, in %.1f s", verdict, vmAfter-vmBefore, kills, parallel, took.Seconds()))
-	add("storm: tracer CPU time", ms(cpu), fmt.Sprintf("%.0f µs per kill", float64(cpu.Microseconds())/float64(max(seen, 1))))
-	rss, hwm = tr.memory()
-	add("RSS after the storm", kib(rss), "peak "+kib(hwm))
+	add("kills seen / kernel count", fmt.Sprintf("%d / %d", seen, counted), fmt.Sprintf("%d / %d", bseen, counted),
+		fmt.Sprintf("oomtrace %s, bpftrace %s (one line per mark_victim hit); vmstat +%d; %d hogs, %d at once, in %.1f s",
+			verdict(seen), verdict(bseen), vmAfter-vmBefore, kills, parallel, took.Seconds()))
+	add("CPU time during the storm", ms(cpu), ms(bcpu), fmt.Sprintf("per kill: oomtrace %.0f µs (with enrichment), bpftrace %.0f µs",
+		float64(cpu.Microseconds())/float64(max(seen, 1)), float64(bcpu.Microseconds())/float64(max(bseen, 1))))
+	add("latency kill → line, p50", ms(percentile(lat, 50)), ms(percentile(blat, 50)), "kernel timestamp to the line read by this program")
+	add("latency kill → line, p99", ms(percentile(lat, 99)), ms(percentile(blat, 99)), "no Docker here: no cache misses")
+	rss, hwm := memory(tr.pid())
+	brss, bhwm := memory(bt.pid())
+	add("RSS after the storm (peak)", kib(rss)+" ("+kib(hwm)+")", kib(brss)+" ("+kib(bhwm)+")", "")
 
 	if out != "" {
 		if err := writeMarkdown(out, results); err != nil {
 			return err
 		}
 	}
-	if verdict != "every kill exactly once" {
-		return fmt.Errorf("the tracer saw %d kills, the kernel counted %d", seen, after-before)
+	if seen != counted || uint64(counted) != vmAfter-vmBefore {
+		return fmt.Errorf("oomtrace saw %d kills, the kernel counted %d", seen, counted)
 	}
 	return nil
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := (len(ds)*p + 99) / 100
+	return ds[min(max(i-1, 0), len(ds)-1)]
 }
 
 // storm runs hogs into the cgroup's limit until n of them were OOM-killed.
@@ -166,9 +207,9 @@ func storm(cg *oomtest.Cgroup, n, parallel int) error {
 func writeMarkdown(path string, results []result) error {
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "| measure | value | note |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "| measure | oomtrace | bpftrace | note |\n|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.name, r.value, r.note)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.name, r.oomtrace, r.bpftrace, r.note)
 	}
 	fmt.Fprintf(&b, "\nMeasured %s on %s: kernel %s, %s, %d CPUs.\n",
 		time.Now().UTC().Format("2006-01-02"), host, readTrim("/proc/sys/kernel/osrelease"), cpuModel(), numCPU())

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tracerProc is a running oomtrace binary whose oom_kill lines are counted.
@@ -21,9 +23,10 @@ type tracerProc struct {
 	startup time.Duration
 	dir     string
 
-	mu    sync.Mutex
-	kills int
-	done  chan struct{}
+	mu        sync.Mutex
+	kills     int
+	latencies []time.Duration // from the kernel's record to the line read here
+	done      chan struct{}
 }
 
 func startTracer(bin string, args ...string) (*tracerProc, error) {
@@ -47,10 +50,16 @@ func startTracer(bin string, args ...string) (*tracerProc, error) {
 		defer close(t.done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			var ev struct{ Message string }
+			var ev struct {
+				Message string
+				BootNs  uint64 `json:"boot_ns"`
+				Kills   int
+			}
 			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Message == "oom_kill" {
+				lat := time.Duration(clockNs(unix.CLOCK_BOOTTIME) - ev.BootNs)
 				t.mu.Lock()
-				t.kills++
+				t.kills += ev.Kills
+				t.latencies = append(t.latencies, lat)
 				t.mu.Unlock()
 			}
 		}
@@ -78,6 +87,14 @@ func (t *tracerProc) stop() error {
 	return t.cmd.Wait()
 }
 
+func (t *tracerProc) pid() int { return t.cmd.Process.Pid }
+
+func (t *tracerProc) seen() (int, []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.kills, append([]time.Duration(nil), t.latencies...)
+}
+
 // waitKills waits until want kills were printed (or the timeout), then a
 // moment more so a duplicate would show.
 func (t *tracerProc) waitKills(want int, timeout time.Duration) int {
@@ -97,9 +114,9 @@ func (t *tracerProc) waitKills(want int, timeout time.Duration) int {
 	return t.kills
 }
 
-// memory returns VmRSS and VmHWM in KiB.
-func (t *tracerProc) memory() (rss, hwm int) {
-	status := readTrim(fmt.Sprintf("/proc/%d/status", t.cmd.Process.Pid))
+// memory returns VmRSS and VmHWM of a process in KiB.
+func memory(pid int) (rss, hwm int) {
+	status := readTrim(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(status, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 2 {
@@ -116,8 +133,8 @@ func (t *tracerProc) memory() (rss, hwm int) {
 }
 
 // contextSwitches sums voluntary and involuntary switches of every thread.
-func (t *tracerProc) contextSwitches() int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", t.cmd.Process.Pid))
+func contextSwitches(pid int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	total := 0
 	for _, p := range tasks {
 		for _, line := range strings.Split(readTrim(p), "\n") {
@@ -131,8 +148,8 @@ func (t *tracerProc) contextSwitches() int {
 }
 
 // cpuTime is user + system time from /proc/PID/stat.
-func (t *tracerProc) cpuTime() time.Duration {
-	stat := readTrim(fmt.Sprintf("/proc/%d/stat", t.cmd.Process.Pid))
+func cpuTime(pid int) time.Duration {
+	stat := readTrim(fmt.Sprintf("/proc/%d/stat", pid))
 	if i := strings.LastIndexByte(stat, ')'); i >= 0 {
 		f := strings.Fields(stat[i+1:])
 		if len(f) > 13 {

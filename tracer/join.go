@@ -33,8 +33,8 @@ type Joiner struct {
 type decision struct {
 	begin   Record
 	counted uint32 // from the end record
-	group  []Process
-	starts []uint64 // start time of each group member, for the seen set
+	group   []Process
+	starts  []uint64 // start time of each group member, for the seen set
 }
 
 // NewJoiner returns a Joiner for the given attach mode that passes each kill to emit.

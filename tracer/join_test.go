@@ -102,7 +102,7 @@ func TestJoinGroupKill(t *testing.T) {
 		add(mark(4, trigger, other)).
 		add(mark(4, trigger, third)).
 		add(mark(4, trigger, third)). // a second thread of the same member
-		add(endCounted(4, 4)).recs // the group scan killed the victim again: the memcg counted 4
+		add(endCounted(4, 4)).recs    // the group scan killed the victim again: the memcg counted 4
 	kills, j := run(AttachKprobe, recs)
 	if len(kills) != 1 {
 		t.Fatalf("got %d events, want one per decision", len(kills))

@@ -19,6 +19,7 @@ declare -A need=(
   [systemd-analyze]=systemd
   [ctr]=containerd
   [vagrant]=vagrant
+  [bpftrace]=bpftrace
   [/usr/lib/python3/dist-packages/yaml/__init__.py]=python3-yaml
 )
 

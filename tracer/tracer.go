@@ -21,6 +21,9 @@ import (
 type Config struct {
 	KillHook KillHook
 	MarkHook MarkHook
+	// RingBufferSize in bytes (a power of two, at least the page size);
+	// 0 keeps the object's 256 KiB, about a thousand records.
+	RingBufferSize uint32
 }
 
 // Tracer is a loaded and attached oomtrace program.
@@ -47,6 +50,12 @@ func Open(cfg Config) (*Tracer, error) {
 	spec, err := loadOomtrace()
 	if err != nil {
 		return nil, err
+	}
+	if n := cfg.RingBufferSize; n != 0 {
+		if n < uint32(os.Getpagesize()) || n&(n-1) != 0 {
+			return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least %d", n, os.Getpagesize())
+		}
+		spec.Maps["events"].MaxEntries = n
 	}
 	var maps struct {
 		Events  *ebpf.Map `ebpf:"events"`

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/oomtrace/oomtrace/tracer"
@@ -43,6 +44,11 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.riskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups")
 	fs.IntVar(&cfg.queueSize, "queue-size", defaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
 	fs.StringVar(&cfg.docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
+	fs.Func("ringbuf-size", "ring buffer size in bytes, a power of two (default 262144: about a thousand records)", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		cfg.tracer.RingBufferSize = uint32(n)
+		return err
+	})
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
 	if err := fs.Parse(args); err != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
@@ -195,8 +197,13 @@ func containerDict(r enrich.Result) *zerolog.Event {
 	optStr(d, "unit", c.Unit)
 	if i := r.Docker; i != nil {
 		labels := zerolog.Dict()
-		for _, k := range slices.Sorted(maps.Keys(i.Labels)) {
-			labels.Str(k, i.Labels[k])
+		keys := slices.Sorted(maps.Keys(i.Labels))
+		for n, k := range keys {
+			if n == maxLabels {
+				labels.Int("oomtrace.truncated_labels", len(keys)-maxLabels)
+				break
+			}
+			labels.Str(bounded(k), bounded(i.Labels[k]))
 		}
 		return d.Str("name", i.Name).Str("image", i.Image).Str("image_id", i.ImageID).
 			Dict("labels", labels).Int64("memory_limit_bytes", i.MemoryLimit)
@@ -210,6 +217,26 @@ func k8sDict(c cgroups.Container) *zerolog.Event {
 	optStr(d, "pod_uid", c.PodUID)
 	optStr(d, "qos", c.QoS)
 	return d
+}
+
+// Bounds on what a container's labels add to a line: a label is set by
+// whoever starts the container, and one huge value must not make every event
+// of that container megabytes long.
+const (
+	maxLabels     = 64
+	maxLabelBytes = 1024
+)
+
+// bounded cuts s to maxLabelBytes on a rune boundary, saying how much went.
+func bounded(s string) string {
+	if len(s) <= maxLabelBytes {
+		return s
+	}
+	cut := maxLabelBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes truncated)", s[:cut], len(s)-cut)
 }
 
 // optStr writes s, or null when it is empty (unknown), so every documented

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/badness"
@@ -188,5 +190,32 @@ func TestKillEventValues(t *testing.T) {
 		if got, _ := lookup(m, path); got != want {
 			t.Errorf("%s = %#v, want %#v", path, got, want)
 		}
+	}
+}
+
+// Labels are the container starter's to choose: huge ones are cut, so every
+// line stays valid JSON of bounded size.
+func TestHugeLabelsAreBounded(t *testing.T) {
+	r := sampleResult()
+	r.Docker.Labels = map[string]string{}
+	for i := 0; i < 200; i++ {
+		r.Docker.Labels[fmt.Sprintf("k%03d", i)] = strings.Repeat("é", 1<<20) // 2 MiB each
+	}
+	var buf bytes.Buffer
+	logKill(zerolog.New(&buf), sampleKill(true), r)
+	if n := buf.Len(); n > 200<<10 {
+		t.Fatalf("line is %d bytes", n)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("invalid JSON: %v", err)
+	}
+	labels, _ := lookup(m, "container.labels")
+	lm := labels.(map[string]any)
+	if len(lm) != maxLabels+1 || lm["oomtrace.truncated_labels"] != float64(200-maxLabels) {
+		t.Errorf("%d labels, truncated count %v", len(lm), lm["oomtrace.truncated_labels"])
+	}
+	if v := lm["k000"].(string); !strings.Contains(v, "bytes truncated)") || !utf8.ValidString(v) {
+		t.Errorf("label value not cut cleanly: %.40q…", v)
 	}
 }

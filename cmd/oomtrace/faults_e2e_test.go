@@ -204,3 +204,52 @@ func waitKills(t *testing.T, path string, n int) {
 	}
 	t.Fatalf("%s: fewer than %d kills", path, n)
 }
+
+// A ring buffer too small for a storm while the reader is stopped: records
+// are lost in the kernel, and the stop line counts them, so that kills
+// written plus records lost cover every kill the kernel counted.
+func TestBinaryRingBufferFlooded(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	bin := buildBinary(t)
+	cg := oomtest.NewCgroup(t, h, nil, "flood", 32<<20)
+	cmd, out, stderr := startBinary(t, bin, "--ringbuf-size", "4096") // about 16 records
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := cg.OOMKills()
+	storm(t, cg, 40, 4)
+	after, _ := cg.OOMKills()
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	time.Sleep(time.Second)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-out.done
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v; %s", err, stderr.String())
+	}
+	written, lost := 0, 0
+	for _, line := range out.snapshot() {
+		var ev struct {
+			Message     string
+			Kills       int
+			RecordsLost int `json:"records_lost"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("invalid JSON %q", line)
+		}
+		switch ev.Message {
+		case "oom_kill":
+			written += ev.Kills
+		case "oomtrace_stopped":
+			lost = ev.RecordsLost
+		}
+	}
+	counted := int(after - before)
+	t.Logf("kernel %d kills; written %d, records lost %d", counted, written, lost)
+	if lost == 0 {
+		t.Errorf("no records lost with a 4 KiB ring buffer and the reader stopped during %d kills", counted)
+	}
+	if written > counted || written+lost < counted {
+		t.Errorf("written %d + lost %d does not account for the kernel's %d kills", written, lost, counted)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
@@ -35,6 +37,21 @@ type Result struct {
 	Errors map[string]string // source -> what went wrong
 }
 
+// nodeTTL is how long a read of the node's settings serves: a storm of
+// kills reads them once, yet an admin's change shows within a second.
+const nodeTTL = time.Second
+
+// nodeContext reads the node's settings, at most once per nodeTTL.
+func (e *Enricher) nodeContext() (node.Context, error) {
+	e.nodeMu.Lock()
+	defer e.nodeMu.Unlock()
+	if now := time.Now(); now.Sub(e.nodeAt) > nodeTTL {
+		e.node, e.nodeErr = node.Read(e.procRoot)
+		e.nodeAt = now
+	}
+	return e.node, e.nodeErr
+}
+
 // Stats counts enrichment outcomes; the daemon reports them.
 type Stats struct {
 	ScoreMismatches atomic.Uint64
@@ -49,6 +66,11 @@ type Enricher struct {
 	procRoot  string
 	pageSize  uint64
 	Stats     Stats
+
+	nodeMu  sync.Mutex
+	node    node.Context
+	nodeErr error
+	nodeAt  time.Time
 }
 
 // New returns an Enricher. Without a memory cgroup hierarchy (h nil) the
@@ -78,7 +100,7 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		r.Errors[source] = err.Error()
 		e.Stats.Errors.Add(1)
 	}
-	nodeCtx, nodeErr := node.Read(e.procRoot)
+	nodeCtx, nodeErr := e.nodeContext()
 	if nodeErr != nil {
 		fail("node", nodeErr)
 	}

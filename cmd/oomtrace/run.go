@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -71,6 +72,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			}
 		}
 	}()
+
+	// Loading parsed the kernel's BTF (megabytes) and the first cgroup scan
+	// allocated; none of it is needed while tracing. Hand it back, so the
+	// daemon idles small for months.
+	debug.FreeOSMemory()
 
 	w := &writer{log: log, enricher: enricher, metrics: m, out: out}
 	p := startPipeline(cfg.queueSize, w.write)

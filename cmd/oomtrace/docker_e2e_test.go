@@ -152,8 +152,9 @@ func TestBinaryNamesDockerContainers(t *testing.T) {
 }
 
 // With Docker down, a kill in a container's cgroup still comes out at once,
-// with the container id from the path and an error instead of its name.
-func TestBinaryWithDockerDown(t *testing.T) {
+// with the container id from the path and an error instead of its name; once
+// Docker is back, containers are named again.
+func TestBinaryWithDockerDownAndBack(t *testing.T) {
 	env := dockertest.RequireDocker(t)
 	h := oomtest.MustHierarchy(t)
 	bin := buildBinary(t)
@@ -188,4 +189,34 @@ func TestBinaryWithDockerDown(t *testing.T) {
 	if e.Container.Name != nil || !strings.Contains(e.EnrichErrors["docker"], "docker unavailable") {
 		t.Errorf("name %s, errors %v: want no name and a docker error", str(e.Container.Name), e.EnrichErrors)
 	}
+
+	// Docker comes back: the daemon reconnects and names containers again.
+	env.StartDaemon(t)
+	back, code := env.RunWait(t, dockertest.RunOpts{Name: "oomtrace-e2e-back", Env: dockertest.HogEnv(256, 1, "backhog")})
+	if code != dockertest.ExitOOMKilled {
+		t.Fatalf("container after restart exited %d", code)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var got []event
+	for len(got) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		got = byContainer(out.kills(t), back)
+	}
+	if len(got) != 1 || str(got[0].Container.Name) != "oomtrace-e2e-back" || len(got[0].EnrichErrors) != 0 {
+		t.Errorf("after Docker restarted: %d events, name %s, errors %v", len(got), str(firstName(got)), firstErrors(got))
+	}
+}
+
+func firstName(evs []event) *string {
+	if len(evs) == 0 {
+		return nil
+	}
+	return evs[0].Container.Name
+}
+
+func firstErrors(evs []event) map[string]string {
+	if len(evs) == 0 {
+		return nil
+	}
+	return evs[0].EnrichErrors
 }

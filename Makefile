@@ -1,5 +1,6 @@
 # oomtrace: run `make help` for the targets.
-GO ?= go
+# sudo's secure_path often lacks Go's directory: fall back to the usual install.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin
 # Kernel series the VM matrix boots (Debian cloud kernels).
 VM_KERNELS ?= 6.1 6.12

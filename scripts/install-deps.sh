@@ -48,7 +48,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v go >/dev/null; then
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
   echo "install-deps: no go on PATH (Go 1.26 or newer; Debian's golang is too old)" >&2
   exit 1
 fi

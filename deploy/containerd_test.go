@@ -71,6 +71,17 @@ func TestContainerdRuntimeDefault(t *testing.T) {
 		_ = d.Wait()
 		logf.Close()
 		_ = os.RemoveAll(dir)
+		// containerd makes a cgroup per namespace in every hierarchy and
+		// leaves it behind when the namespace's last container is gone.
+		left, _ := filepath.Glob("/sys/fs/cgroup/*/oomtrace-deploy")
+		if top, err := filepath.Glob("/sys/fs/cgroup/oomtrace-deploy"); err == nil {
+			left = append(left, top...)
+		}
+		for _, cg := range left {
+			if err := os.Remove(cg); err != nil {
+				t.Errorf("removing containerd's cgroup %s: %v", cg, err)
+			}
+		}
 	})
 	ctr := func(args ...string) *exec.Cmd {
 		return exec.Command("ctr", slices.Concat([]string{"--address", sock, "--namespace", "oomtrace-deploy"}, args)...)

@@ -53,8 +53,13 @@ $(BIN)/integration.test: FORCE
 vmtest: $(BIN)/integration.test ## the integration tests inside qemu on Debian's 6.1 and 6.12 kernels, each attach mode
 	vmtest/matrix.sh $(BIN)/integration.test $(VM_KERNELS)
 
+.PHONY: check-leftovers
+check-leftovers: ## fail if a test left a scratch cgroup behind on this machine
+	@left=$$(ls -d /sys/fs/cgroup/oomtrace-* /sys/fs/cgroup/*/oomtrace-* 2>/dev/null); \
+	if [ -n "$$left" ]; then echo "scratch cgroups left behind: $$left"; exit 1; fi
+
 .PHONY: test
-test: deps vet check-generate test-host vmtest ## every test: the README's test command, what CI runs
+test: deps vet check-generate test-host check-leftovers vmtest ## every test: the README's test command, what CI runs
 
 .PHONY: bench
 bench: build ## startup, idle RSS and wake-ups, a storm of 500 OOM kills; writes docs/benchmarks.md

@@ -181,14 +181,7 @@ func TestContainerdRuntimeDefault(t *testing.T) {
 	if out, err := ctr("task", "kill", "--signal", "SIGTERM", "oomtrace-deploy").CombinedOutput(); err != nil {
 		t.Fatalf("ctr task kill: %v: %s", err, out)
 	}
-	select {
-	case <-tr.done:
-		if tr.err != nil {
-			t.Errorf("exit after SIGTERM: %v; stderr: %s", tr.err, tr.stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15s of SIGTERM")
-	}
+	tr.waitStopped(t)
 	if l := lines(); len(l) == 0 || !strings.Contains(l[len(l)-1], `"oomtrace_stopped"`) {
 		t.Errorf("last line after SIGTERM: %q", l[max(len(l)-1, 0):])
 	}

@@ -374,6 +374,12 @@ func (tr *tracer) stop(t *testing.T, pid int) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	tr.waitStopped(t)
+}
+
+// waitStopped waits for the tracer to exit cleanly after its SIGTERM.
+func (tr *tracer) waitStopped(t *testing.T) {
+	t.Helper()
 	select {
 	case <-tr.done:
 		if tr.err != nil {

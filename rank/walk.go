@@ -2,7 +2,6 @@ package rank
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -143,9 +142,8 @@ type dirent struct {
 	name string
 }
 
-// subdirs reads a directory with getdents(2), taking the inode and type
-// the kernel returns with each name: a v1 memcg directory holds ~40 files,
-// and os.ReadDir would allocate and sort an entry for each.
+// subdirs reads a directory's subdirectories with getdents(2) (see
+// cgroups.EachSubdir).
 func (w *walker) subdirs(fd int, dir string) ([]dirent, error) {
 	var out []dirent
 	for {
@@ -156,20 +154,9 @@ func (w *walker) subdirs(fd int, dir string) ([]dirent, error) {
 		if n == 0 {
 			return out, nil
 		}
-		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name NUL-terminated.
-		for b := w.dents[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			if b[18] == unix.DT_DIR {
-				name, _, _ := bytes.Cut(b[19:reclen], []byte{0})
-				if s := string(name); s != "." && s != ".." {
-					out = append(out, dirent{binary.NativeEndian.Uint64(b), s})
-				}
-			}
-			b = b[reclen:]
-		}
+		cgroups.EachSubdir(w.dents[:n], func(ino uint64, name string) {
+			out = append(out, dirent{ino, name})
+		})
 	}
 }
 

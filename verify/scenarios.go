@@ -62,12 +62,7 @@ func (s *session) contest(limit int64, triggerMB int, holders ...holder) ([]cand
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	trigger, err := s.start(oomtest.Hog{Cgroup: cg, MB: triggerMB, Comm: "trigger"})
-	if err != nil {
-		return nil, nil, 0, 0, err
-	}
-	_, _ = trigger.Wait()
-	kills, traced, counted, err := s.killsIn(before)
+	_, kills, traced, counted, err := s.runToKill(oomtest.Hog{Cgroup: cg, MB: triggerMB, Comm: "trigger"}, before)
 	return cands, kills, traced, counted, err
 }
 
@@ -170,12 +165,7 @@ func multiThreaded(s *session) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	p, err := s.start(oomtest.Hog{Cgroup: cg, MB: 256, Threads: 8, Comm: "threads"})
-	if err != nil {
-		return r, err
-	}
-	_, _ = p.Wait()
-	kills, traced, counted, err := s.killsIn(before)
+	p, kills, traced, counted, err := s.runToKill(oomtest.Hog{Cgroup: cg, MB: 256, Threads: 8, Comm: "threads"}, before)
 	if err != nil {
 		return r, err
 	}
@@ -204,12 +194,7 @@ func nestedLimit(s *session) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	p, err := s.start(oomtest.Hog{Cgroup: child, MB: 200, Comm: "nested"})
-	if err != nil {
-		return r, err
-	}
-	_, _ = p.Wait()
-	kills, traced, counted, err := s.killsIn(before)
+	_, kills, traced, counted, err := s.runToKill(oomtest.Hog{Cgroup: child, MB: 200, Comm: "nested"}, before)
 	if err != nil {
 		return r, err
 	}
@@ -261,16 +246,11 @@ func oomGroup(s *session) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	p, err := s.start(oomtest.Hog{Cgroup: cg, MB: 256, Comm: "trigger"})
+	p, kills, traced, counted, err := s.runToKill(oomtest.Hog{Cgroup: cg, MB: 256, Comm: "trigger"}, before)
 	if err != nil {
 		return r, err
 	}
 	pids[p.Pid()] = "trigger"
-	_, _ = p.Wait()
-	kills, traced, counted, err := s.killsIn(before)
-	if err != nil {
-		return r, err
-	}
 	killed := map[int]bool{}
 	for _, k := range kills {
 		killed[int(k.Victim.Pid)] = true

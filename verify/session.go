@@ -68,6 +68,18 @@ func (s *session) start(h oomtest.Hog) (*oomtest.Proc, error) {
 	return p, nil
 }
 
+// runToKill runs a hog until the OOM killer ends it, then collects the
+// kills in the cgroups of before (see killsIn).
+func (s *session) runToKill(h oomtest.Hog, before map[*oomtest.Cgroup]uint64) (*oomtest.Proc, []tracer.Kill, uint64, uint64, error) {
+	p, err := s.start(h)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	_, _ = p.Wait()
+	kills, traced, counted, err := s.killsIn(before)
+	return p, kills, traced, counted, err
+}
+
 func (s *session) cleanup() {
 	for i := len(s.cleanups) - 1; i >= 0; i-- {
 		s.cleanups[i]()

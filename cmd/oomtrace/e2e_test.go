@@ -82,13 +82,25 @@ func startBinaryEnv(t *testing.T, bin string, env []string, args ...string) (*ex
 			l.mu.Unlock()
 		}
 	}()
+	waitFile(t, ready, stderr.String)
+	return cmd, l, &stderr
+}
+
+// waitFile waits up to 30 s for path (a --ready-file) to appear; detail,
+// when not nil, says more on failure (the tracer's stderr).
+func waitFile(t *testing.T, path string, detail func() string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(ready); err == nil {
-			return cmd, l, &stderr
+		if _, err := os.Stat(path); err == nil {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no ready file after 30s; stderr: %s", stderr.String())
+			more := ""
+			if detail != nil {
+				more = detail()
+			}
+			t.Fatalf("%s did not appear in 30s %s", path, more)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -89,7 +89,7 @@ func TestBinaryOutputStalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFile(t, ready)
+	waitFile(t, ready, nil)
 
 	// Nobody reads stdout: once the pipe (64 KiB) and the queue (8) are
 	// full, kills must be dropped and counted.
@@ -126,7 +126,7 @@ func TestBinaryOutputReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFile(t, ready)
+	waitFile(t, ready, nil)
 
 	storm(t, cg, 1, 1)
 	waitKills(t, file, 1)
@@ -175,20 +175,6 @@ func TestBinarySIGTERMMidStorm(t *testing.T) {
 	}
 	if c := count(t, data); c.stopped != 1 || c.kills == 0 {
 		t.Errorf("%+v: want kills written before the stop and one stopped line", c)
-	}
-}
-
-func waitFile(t *testing.T, path string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear", path)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -1,8 +1,6 @@
 package cgroups
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -175,20 +173,9 @@ func walkDir(dir, rel string, buf []byte, out *[]idPath) error {
 		if n == 0 {
 			break
 		}
-		// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name NUL-terminated.
-		for b := buf[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			if b[18] == unix.DT_DIR {
-				name, _, _ := bytes.Cut(b[19:reclen], []byte{0})
-				if s := string(name); s != "." && s != ".." {
-					subdirs = append(subdirs, idPath{binary.NativeEndian.Uint64(b), rel + "/" + s})
-				}
-			}
-			b = b[reclen:]
-		}
+		EachSubdir(buf[:n], func(ino uint64, name string) {
+			subdirs = append(subdirs, idPath{ino, rel + "/" + name})
+		})
 	}
 	unix.Close(fd)
 	for _, d := range subdirs {

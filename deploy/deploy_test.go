@@ -728,6 +728,12 @@ func tracerSyscalls(log, bin string) ([]string, error) {
 		if !ok || name == "" || strings.HasPrefix(f[1], "<") {
 			continue // "<... resumed>", "+++ exited", "--- SIG..."
 		}
+		if name == "???" {
+			// strace could not read the call's registers: the thread was
+			// already being torn down (exit_group in another thread) and
+			// the line ends "= ? <unavailable>". Nothing names a call.
+			continue
+		}
 		if !started {
 			started = name == "execve" && strings.HasPrefix(f[1], `execve("`+bin+`"`) && strings.HasSuffix(line, "= 0")
 			continue

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Context is a snapshot of the node's OOM-relevant settings.
@@ -34,10 +36,22 @@ func (c Context) MachinePages(pageSize uint64) uint64 {
 func Read(procRoot string) (Context, error) {
 	var c Context
 	var errs []string
+	// One descriptor of the directory, then openat and a single read per
+	// value: no path walk through /proc for each, no fstat.
+	dir := filepath.Join(procRoot, "sys/vm")
+	dfd, derr := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if derr == nil {
+		defer unix.Close(dfd)
+	}
+	var buf [32]byte
 	sysctl := func(name string) int {
-		data, err := os.ReadFile(filepath.Join(procRoot, "sys/vm", name))
+		if derr != nil {
+			errs = append(errs, fmt.Sprintf("vm.%s: opening %s: %v", name, dir, derr))
+			return 0
+		}
+		data, err := readAt(dfd, name, buf[:])
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, fmt.Sprintf("vm.%s: %v", name, err))
 			return 0
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(string(data)))
@@ -52,9 +66,35 @@ func Read(procRoot string) (Context, error) {
 	c.OOMKillAllocatingTask = sysctl("oom_kill_allocating_task") != 0
 	c.OOMDumpTasks = sysctl("oom_dump_tasks") != 0
 
-	data, err := os.ReadFile(filepath.Join(procRoot, "meminfo"))
-	if err != nil {
+	if procRoot == "/proc" {
+		// sysinfo(2) gives the same totals (totalram_pages and
+		// total_swap_pages, in bytes) in one call, where reading
+		// /proc/meminfo makes the kernel compute some fifty figures:
+		// this runs between a kill and its line.
+		var si unix.Sysinfo_t
+		if err := unix.Sysinfo(&si); err != nil {
+			errs = append(errs, fmt.Sprintf("sysinfo: %v", err))
+		} else {
+			c.MemTotalBytes = si.Totalram * uint64(si.Unit)
+			c.SwapTotalBytes = si.Totalswap * uint64(si.Unit)
+		}
+	} else if err := readMeminfo(filepath.Join(procRoot, "meminfo"), &c); err != nil {
 		errs = append(errs, err.Error())
+	}
+	if c.MemTotalBytes == 0 {
+		errs = append(errs, "no MemTotal in meminfo")
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("reading node context: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// readMeminfo takes MemTotal and SwapTotal from a meminfo file.
+func readMeminfo(file string, c *Context) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -70,11 +110,26 @@ func Read(procRoot string) (Context, error) {
 			c.SwapTotalBytes = kb * 1024
 		}
 	}
-	if c.MemTotalBytes == 0 {
-		errs = append(errs, "no MemTotal in meminfo")
+	return nil
+}
+
+// readAt reads the small file name of the directory dfd in one read.
+func readAt(dfd int, name string, buf []byte) ([]byte, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("reading node context: %s", strings.Join(errs, "; "))
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, err
+		case n == len(buf):
+			return nil, fmt.Errorf("value longer than %d bytes", len(buf)-1)
+		}
+		return buf[:n], nil
 	}
-	return c, nil
 }

@@ -54,4 +54,12 @@ func TestReadProc(t *testing.T) {
 	if c.MemTotalBytes < 64<<20 {
 		t.Errorf("MemTotal %d bytes", c.MemTotalBytes)
 	}
+	// sysinfo(2), used on the real /proc, and /proc/meminfo agree.
+	var m Context
+	if err := readMeminfo("/proc/meminfo", &m); err != nil {
+		t.Fatal(err)
+	}
+	if c.MemTotalBytes != m.MemTotalBytes || c.SwapTotalBytes != m.SwapTotalBytes {
+		t.Errorf("sysinfo: RAM %d swap %d bytes; meminfo: RAM %d swap %d", c.MemTotalBytes, c.SwapTotalBytes, m.MemTotalBytes, m.SwapTotalBytes)
+	}
 }

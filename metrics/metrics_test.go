@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func scrape(t *testing.T, addr string) string {
@@ -51,6 +52,9 @@ func TestMetricsOverHTTP(t *testing.T) {
 	m.Lost(StageQueue, 3)
 	m.EnrichError("docker")
 	m.ScoreMismatch()
+	m.Latency(StageQueued, 80*time.Microsecond)
+	m.Latency(StageWritten, 300*time.Microsecond)
+	m.Latency(StageWritten, 3*time.Millisecond)
 	body := scrape(t, s.Addr())
 	for _, want := range []string{
 		`oomtrace_kills_total{constraint="memcg"} 5`,
@@ -65,6 +69,10 @@ func TestMetricsOverHTTP(t *testing.T) {
 		`oomtrace_score_mismatches_total 1`,
 		`oomtrace_hook_attached{hook="oom_kill_process",mode="fentry"} 1`,
 		`oomtrace_build_info{version=`,
+		`oomtrace_kill_latency_seconds_bucket{stage="queued",le="0.0001"} 1`,
+		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.0004"} 1`,
+		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.0032"} 2`,
+		`oomtrace_kill_latency_seconds_count{stage="written"} 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %s", want)

@@ -19,9 +19,18 @@ func BootToWall(bootNs uint64) time.Time {
 	return now.Add(-age)
 }
 
-// bootNow is CLOCK_BOOTTIME in ns, the clock of the BPF records.
-func bootNow() uint64 {
+// BootNow is CLOCK_BOOTTIME in ns, the clock of the BPF records.
+func BootNow() uint64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	return uint64(ts.Nano())
+}
+
+// Age is how long ago, by the boot clock, the kernel recorded k.
+func (k *Kill) Age() time.Duration {
+	now := BootNow()
+	if now < k.BootNs {
+		return 0
+	}
+	return time.Duration(now - k.BootNs)
 }

@@ -154,7 +154,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 			t.joiner.FlushAll()
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			t.joiner.FlushOlder(bootNow() - uint64(endGrace))
+			t.joiner.FlushOlder(BootNow() - uint64(endGrace))
 			continue
 		case err != nil:
 			onError(fmt.Errorf("reading the ring buffer: %w", err))

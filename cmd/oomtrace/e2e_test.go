@@ -8,9 +8,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -131,6 +135,18 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	after, _ := cg.OOMKills()
 	vmAfter, _ := oomtest.VMStatOOMKills()
 	time.Sleep(500 * time.Millisecond)
+	// The metrics count the same kills: by constraint, and once per stage
+	// in the latency histogram.
+	body := scrapeMetrics(t, out.snapshot())
+	for _, stage := range []string{"queued", "written"} {
+		want := fmt.Sprintf(`oomtrace_kill_latency_seconds_count{stage=%q} %d`, stage, hogs)
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if n := sumMetric(body, "oomtrace_kills_total{"); n != after-before {
+		t.Errorf("oomtrace_kills_total sums to %d; kernel: cgroup +%d", n, after-before)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -269,4 +285,49 @@ func TestBinaryVerify(t *testing.T) {
 	if left, _ := filepath.Glob("/sys/fs/cgroup/oomtrace-test-verify-*"); len(left) > 0 {
 		t.Errorf("scratch cgroups left: %v", left)
 	}
+}
+
+// scrapeMetrics reads /metrics from the address the startup line names.
+func scrapeMetrics(t *testing.T, lines []string) string {
+	t.Helper()
+	var addr string
+	for _, l := range lines {
+		var e struct {
+			Message     string
+			MetricsAddr string `json:"metrics_addr"`
+		}
+		if json.Unmarshal([]byte(l), &e) == nil && e.Message == "oomtrace_started" {
+			addr = e.MetricsAddr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no metrics_addr in the startup line: %q", lines)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("/metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// sumMetric adds the values of every series whose line starts with prefix.
+func sumMetric(body, prefix string) uint64 {
+	var n uint64
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			n += uint64(v)
+		}
+	}
+	return n
 }

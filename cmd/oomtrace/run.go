@@ -92,7 +92,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	stopRisk := startRiskWatcher(cfg, log)
 	defer stopRisk()
-	err = t.Run(ctx, p.push,
+	err = t.Run(ctx, func(k tracer.Kill) {
+		m.Latency(metrics.StageQueued, k.Age())
+		p.push(k)
+	},
 		func(err error) { log.Error().Err(err).Time("time", time.Now()).Msg("record_error") })
 	if server != nil {
 		server.SetReady(false)
@@ -139,6 +142,7 @@ func (w *writer) write(k tracer.Kill) {
 		w.metrics.ScoreMismatch()
 	}
 	logKill(w.log, k, r)
+	w.metrics.Latency(metrics.StageWritten, k.Age())
 	if f := w.out.failures.Load(); f > w.outFailed {
 		w.metrics.Lost(metrics.StageOutput, f-w.outFailed)
 		w.outFailed = f

@@ -24,9 +24,10 @@ func main() {
 		kills    = flag.Int("kills", 500, "OOM kills in the storm")
 		parallel = flag.Int("parallel", 4, "hogs running at once")
 		out      = flag.String("out", "", "also write the results as Markdown to this file")
+		singles  = flag.Int("singles", 100, "OOM kills one at a time, for latency without a storm")
 	)
 	flag.Parse()
-	if err := run(*bin, *kills, *parallel, *out); err != nil {
+	if err := run(*bin, *kills, *parallel, *singles, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -36,7 +37,7 @@ type result struct {
 	name, oomtrace, bpftrace, note string
 }
 
-func run(bin string, kills, parallel int, out string) error {
+func run(bin string, kills, parallel, singles int, out string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: it loads BPF and provokes OOM kills in a scratch cgroup")
 	}
@@ -117,6 +118,10 @@ func run(bin string, kills, parallel int, out string) error {
 		return err
 	}
 	vmBefore, _ := oomtest.VMStatOOMKills()
+	hist0, err := tr.latency("written")
+	if err != nil {
+		return err
+	}
 	cpu0, bcpu0 := cpuTime(tr.pid()), cpuTime(bt.pid())
 	start := time.Now()
 	if err := storm(cg, kills, parallel); err != nil {
@@ -146,18 +151,35 @@ func run(bin string, kills, parallel int, out string) error {
 		float64(cpu.Microseconds())/float64(max(seen, 1)), float64(bcpu.Microseconds())/float64(max(bseen, 1))))
 	add("latency in the storm, p50", ms(percentile(lat, 50)), ms(percentile(blat, 50)), "kernel timestamp to the line read by this program; the hogs load both CPUs")
 	add("latency in the storm, p99", ms(percentile(lat, 99)), ms(percentile(blat, 99)), "no Docker here: no cache misses")
-	// Latency without a storm: kills one at a time, so the hogs do not
-	// compete with the tracers for the CPUs.
-	n0, bn0 := len(lat), len(blat)
-	if err := storm(cg, 50, 1); err != nil {
+	hist1, err := tr.latency("written")
+	if err != nil {
 		return err
+	}
+	add("written within 2 ms, in the storm", hist1.since(hist0).within("0.002"), "",
+		"the daemon's own clock (oomtrace_kill_latency_seconds): kernel record to line written, without this program's wake-up")
+	// Latency without a storm: kills one at a time, each hog started
+	// 100 ms after the last one died, so nothing but the dying victim
+	// competes with the tracers for the CPUs.
+	n0, bn0 := len(lat), len(blat)
+	for i := 0; i < singles; i++ {
+		if err := storm(cg, 1, 1); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	_, lat = tr.seen()
 	_, blat = bt.seen()
 	lat, blat = lat[min(n0, len(lat)):], blat[min(bn0, len(blat)):]
-	add("latency, kills one at a time, p50", ms(percentile(lat, 50)), ms(percentile(blat, 50)), fmt.Sprintf("%d and %d kills", len(lat), len(blat)))
+	hist2, err := tr.latency("written")
+	if err != nil {
+		return err
+	}
+	add("latency, kills one at a time, p50", ms(percentile(lat, 50)), ms(percentile(blat, 50)), fmt.Sprintf("%d and %d kills, 100 ms apart", len(lat), len(blat)))
 	add("latency, kills one at a time, p99", ms(percentile(lat, 99)), ms(percentile(blat, 99)), "")
+	single := hist2.since(hist1)
+	add("written within 2 ms, one at a time", single.within("0.002"), "",
+		fmt.Sprintf("the daemon's own clock; within 0.5 ms: %s, 1 ms: %s, 5 ms: %s", single.within("0.0005"), single.within("0.001"), single.within("0.005")))
 	rss, hwm := memory(tr.pid())
 	brss, bhwm := memory(bt.pid())
 	add("RSS after the storm (peak)", kib(rss)+" ("+kib(hwm)+")", kib(brss)+" ("+kib(bhwm)+")", "")

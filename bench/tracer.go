@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +25,11 @@ type tracerProc struct {
 	startup time.Duration
 	dir     string
 
-	mu        sync.Mutex
-	kills     int
-	latencies []time.Duration // from the kernel's record to the line read here
-	done      chan struct{}
+	mu          sync.Mutex
+	metricsAddr string // from the startup line
+	kills       int
+	latencies   []time.Duration // from the kernel's record to the line read here
+	done        chan struct{}
 }
 
 func startTracer(bin string, args ...string) (*tracerProc, error) {
@@ -51,9 +54,15 @@ func startTracer(bin string, args ...string) (*tracerProc, error) {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			var ev struct {
-				Message string
-				BootNs  uint64 `json:"boot_ns"`
-				Kills   int
+				Message     string
+				BootNs      uint64 `json:"boot_ns"`
+				Kills       int
+				MetricsAddr string `json:"metrics_addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Message == "oomtrace_started" {
+				t.mu.Lock()
+				t.metricsAddr = ev.MetricsAddr
+				t.mu.Unlock()
 			}
 			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Message == "oom_kill" {
 				lat := time.Duration(clockNs(unix.CLOCK_BOOTTIME) - ev.BootNs)
@@ -85,6 +94,62 @@ func (t *tracerProc) stop() error {
 	_ = t.cmd.Process.Signal(syscall.SIGTERM)
 	<-t.done
 	return t.cmd.Wait()
+}
+
+// latency reads the daemon's own oomtrace_kill_latency_seconds histogram
+// of stage: the cumulative count at each bucket bound, and the total.
+func (t *tracerProc) latency(stage string) (histogram, error) {
+	t.mu.Lock()
+	addr := t.metricsAddr
+	t.mu.Unlock()
+	if addr == "" {
+		return histogram{}, fmt.Errorf("no metrics_addr in the tracer's startup line")
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return histogram{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return histogram{}, err
+	}
+	h := histogram{le: map[string]uint64{}}
+	prefix := fmt.Sprintf(`oomtrace_kill_latency_seconds_bucket{stage=%q,le="`, stage)
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		bound, count, ok := strings.Cut(rest, `"} `)
+		n, err := strconv.ParseUint(count, 10, 64)
+		if !ok || err != nil {
+			return histogram{}, fmt.Errorf("odd histogram line %q", line)
+		}
+		h.le[bound] = n
+	}
+	h.count = h.le["+Inf"]
+	return h, nil
+}
+
+// histogram is a Prometheus histogram's cumulative counts by bound ("0.002").
+type histogram struct {
+	le    map[string]uint64
+	count uint64
+}
+
+// since is what was observed after base.
+func (h histogram) since(base histogram) histogram {
+	d := histogram{le: map[string]uint64{}, count: h.count - base.count}
+	for b, n := range h.le {
+		d.le[b] = n - base.le[b]
+	}
+	return d
+}
+
+// within says how many observations were at most bound, as "n of m".
+func (h histogram) within(bound string) string {
+	return fmt.Sprintf("%d of %d", h.le[bound], h.count)
 }
 
 func (t *tracerProc) pid() int { return t.cmd.Process.Pid }

@@ -73,9 +73,10 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "oomtrace_kill_latency_seconds",
 			Help: "Time from the kernel's record of a kill to a stage of the daemon: queued (read from the ring buffer, joined, handed to the writer) and written (enriched and its line written).",
-			// 50 µs to 3.3 s: the kill-to-line target is 2 ms; a
-			// Docker cache miss waits up to 150 ms.
-			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 17),
+			// 50 µs to 5 s, 1-2-5 steps: 2 ms (the kill-to-line
+			// target) is a bucket bound; a Docker cache miss waits up
+			// to 150 ms.
+			Buckets: []float64{50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 0.1, 0.2, 0.5, 1, 2, 5},
 		}, []string{"stage"}),
 		containers: map[string]bool{},
 		maxSeries:  maxContainers,

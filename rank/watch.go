@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,22 +28,43 @@ type Risk struct {
 	Tie    bool       `json:"tie,omitempty"`
 }
 
-// Watcher scans every Interval and calls OnRisk for each crossing. One
+// Watcher scans the memory cgroups and calls OnRisk for each crossing. One
 // goroutine at a time may use it.
+//
+// Where the kernel can notify (cgroup v1 with a writable hierarchy), it
+// scans only when told: a cgroup's usage crossed the re-arm level of its
+// limit, a cgroup was created, or a limit written. It polls every Interval
+// only while some cgroup's usage sits at or above that level (the working
+// set can then cross the threshold with no change of usage: the kernel
+// trades page cache for anonymous memory), so a quiet node costs no
+// wake-ups. Elsewhere it polls every Interval.
 type Watcher struct {
 	Source   Source
 	Interval time.Duration
 	Detector Detector // Threshold 0 disables the watcher
 	OnRisk   func(Risk)
 	OnError  func(error) // nil: errors are dropped and the next tick tries again
+	// OnPolling, when set, hears once why the watcher polls every
+	// Interval instead of waiting for the kernel's notifications.
+	OnPolling func(reason error)
+	// Poll: never use notifications (tests on fixture trees).
+	Poll bool
 
-	r *reader
+	r     *reader
+	scans atomic.Uint64
 }
 
 // cpuShare stretches the wait between two checks to this many times the
 // last one's duration, so that a huge tree or a slow kernel never keeps the
-// watcher above 1/50 of a CPU, whatever Interval says.
+// watcher above 1/50 of a CPU, however often it is notified or Interval says.
 const cpuShare = 50
+
+// settle is how soon the watcher scans again after registering new cgroups:
+// what changed between a scan's reads and the registration was not signalled.
+const settle = 200 * time.Millisecond
+
+// Scans is how many scans Run has made: how often it woke up.
+func (w *Watcher) Scans() uint64 { return w.scans.Load() }
 
 // Run checks until ctx is done. Disabled (no threshold or no interval), it
 // returns at once: no goroutine, no timer, zero wake-ups.
@@ -49,24 +72,103 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.Detector.Threshold <= 0 || w.Interval <= 0 {
 		return nil
 	}
-	t := time.NewTimer(w.Interval)
-	defer t.Stop()
+	var note *notifier
+	if !w.Poll {
+		var err error
+		if note, err = newNotifier(w.Source); err != nil {
+			w.polling(err)
+		} else {
+			defer func() {
+				if note != nil {
+					note.close()
+				}
+			}()
+		}
+	}
 	for {
 		start := time.Now()
-		risks, err := w.Check()
+		s, err := w.check()
+		w.scans.Add(1)
 		if err != nil && w.OnError != nil {
 			w.OnError(err)
 		}
-		for _, r := range risks {
+		for _, r := range s.risks {
 			w.OnRisk(r)
 		}
-		t.Reset(max(w.Interval, cpuShare*time.Since(start)))
-		select {
-		case <-ctx.Done():
+		pace := cpuShare * time.Since(start)
+		next := time.Duration(-1) // no timer: wait for a notification
+		if note == nil || s.near || err != nil {
+			next = max(w.Interval, pace)
+		}
+		if note != nil && s.nodes != nil {
+			added, err := note.sync(s.nodes, w.level)
+			switch {
+			case err != nil:
+				w.polling(err)
+				note.close()
+				note, next = nil, max(w.Interval, pace)
+			case added > 0:
+				// See notifier.sync: once more, soon.
+				next = max(settle, pace)
+			}
+		}
+		var tick <-chan time.Time
+		var timer *time.Timer
+		if next >= 0 {
+			timer = time.NewTimer(next)
+			tick = timer.C
+		}
+		var notified <-chan struct{}
+		if note != nil {
+			notified = note.c
+		}
+		ok := w.wait(ctx, tick, notified, pace-time.Since(start))
+		if timer != nil {
+			timer.Stop()
+		}
+		if !ok {
 			return nil
-		case <-t.C:
 		}
 	}
+}
+
+// wait blocks until the tick or a notification, then at least pace more
+// after a notification: a burst of them (a thousand containers starting)
+// is paced like a short interval would be. False when ctx is done.
+func (w *Watcher) wait(ctx context.Context, tick <-chan time.Time, notified <-chan struct{}, pace time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick:
+		return true
+	case <-notified:
+	}
+	if pace <= 0 {
+		return true
+	}
+	t := time.NewTimer(pace)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// polling reports, once, why the watcher polls.
+func (w *Watcher) polling(reason error) {
+	if w.OnPolling != nil {
+		w.OnPolling(reason)
+		w.OnPolling = nil
+	}
+}
+
+// level is the usage at which a limited cgroup enters the band where its
+// working set could cross the threshold: the re-arm level, below which
+// nothing can be reported nor needs re-arming.
+func (w *Watcher) level(limit int64) int64 {
+	return max(1, int64(math.Floor(w.Detector.rearm()*float64(limit))))
 }
 
 // Check runs one scan. Its cost is bounded for thousands of cgroups: one
@@ -76,14 +178,27 @@ func (w *Watcher) Run(ctx context.Context) error {
 // where usage is near the threshold (the working set is at most the
 // usage), and the processes only of cgroups that just crossed.
 func (w *Watcher) Check() ([]Risk, error) {
+	s, err := w.check()
+	return s.risks, err
+}
+
+// scan is what one check found.
+type scan struct {
+	risks []Risk
+	nodes []node // nil when the walk failed
+	near  bool   // some cgroup's usage is at or above its re-arm level
+}
+
+func (w *Watcher) check() (scan, error) {
 	if w.r == nil {
 		w.r = newReader()
 	}
 	s, d := w.Source, &w.Detector
 	nodes, err := s.walk(w.r)
 	if err != nil {
-		return nil, err
+		return scan{}, err
 	}
+	out := scan{nodes: nodes}
 	var levels []Level
 	for i, n := range nodes {
 		if n.effAt != i || n.usage < 0 {
@@ -91,24 +206,24 @@ func (w *Watcher) Check() ([]Risk, error) {
 		}
 		l := Level{ID: n.id, Path: n.path, Ratio: float64(n.usage) / float64(max(n.limit, 1)), node: i, usage: n.usage, ws: n.usage}
 		if l.Ratio >= d.rearm() {
+			out.near = true
 			if ws, err := s.workingSet(w.r, n); err == nil {
 				l.ws, l.Ratio = ws, float64(ws)/float64(max(n.limit, 1))
 			}
 		}
 		levels = append(levels, l)
 	}
-	var risks []Risk
 	for _, l := range d.Update(levels) {
 		r, err := w.risk(nodes, l)
 		if errors.Is(err, errRemoved) {
 			continue
 		}
 		if err != nil {
-			return risks, err
+			return out, err
 		}
-		risks = append(risks, r)
+		out.risks = append(out.risks, r)
 	}
-	return risks, nil
+	return out, nil
 }
 
 // risk reads and scores the processes of a cgroup that crossed.

@@ -9,7 +9,8 @@ import (
 )
 
 // startRiskWatcher emits an oom_risk warning when a cgroup's working set
-// crosses the threshold of its effective limit, once per crossing. It is off
+// crosses the threshold of its effective limit, once per crossing. It scans
+// when the kernel notifies (cgroup v1) or every --risk-interval, and is off
 // (no goroutine, no timer) when the threshold is 0. It returns a stop func.
 func startRiskWatcher(cfg config, log zerolog.Logger) func() {
 	if cfg.riskThreshold <= 0 {
@@ -27,6 +28,10 @@ func startRiskWatcher(cfg config, log zerolog.Logger) func() {
 		OnRisk:   func(r rank.Risk) { logRisk(log, r) },
 		OnError: func(err error) {
 			log.Debug().Err(err).Time("time", time.Now()).Msg("oom_risk_scan_error")
+		},
+		OnPolling: func(reason error) {
+			log.Info().Str("reason", reason.Error()).Dur("interval", cfg.riskInterval).
+				Time("time", time.Now()).Msg("oom_risk_polling")
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())

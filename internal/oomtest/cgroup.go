@@ -131,14 +131,30 @@ func (c *Cgroup) setLimit(limit int64) error {
 		}
 		return nil
 	}
-	if err := write(c.file("memory.limit_in_bytes"), v); err != nil {
-		return err
-	}
+	files := []string{c.file("memory.limit_in_bytes")}
 	if _, err := os.Stat(c.file("memory.memsw.limit_in_bytes")); err == nil {
-		return write(c.file("memory.memsw.limit_in_bytes"), v)
+		// v1 wants limit <= memsw limit at every step: raise memsw
+		// first, lower it last.
+		files = append(files, c.file("memory.memsw.limit_in_bytes"))
+		data, err := os.ReadFile(files[0])
+		if err != nil {
+			return err
+		}
+		if cur, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil && limit > cur {
+			files[0], files[1] = files[1], files[0]
+		}
+	}
+	for _, f := range files {
+		if err := write(f, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// SetLimit changes the cgroup's memory limit (and, on v1, its memory+swap
+// limit with it: no swap), as NewCgroup set it.
+func (c *Cgroup) SetLimit(limit int64) error { return c.setLimit(limit) }
 
 func (c *Cgroup) file(name string) string { return filepath.Join(c.Path, name) }
 

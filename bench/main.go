@@ -95,7 +95,7 @@ func run(bin string, kills, parallel, singles int, out string) error {
 	sw0, bsw0 := contextSwitches(tr.pid()), contextSwitches(bt.pid())
 	time.Sleep(5 * time.Second)
 	add("wake-ups while idle (5 s)", fmt.Sprint(contextSwitches(tr.pid())-sw0), fmt.Sprint(contextSwitches(bt.pid())-bsw0),
-		"context switches of all threads; oomtrace's oom_risk scan runs every 5 s")
+		"context switches of all threads; oomtrace with its defaults, the oom_risk warning on (kernel notifications on cgroup v1)")
 	quiet, err := startTracer(bin, "--risk-threshold", "0")
 	if err != nil {
 		return err

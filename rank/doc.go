@@ -19,7 +19,9 @@
 // Cost: a snapshot walks the hierarchy once, resolving limits top-down (one
 // limit read per cgroup, never the whole chain per cgroup), and reads three
 // small /proc files per process. The Watcher behind the daemon's oom_risk
-// events is cheaper: per tick one limit read per cgroup and one usage read
+// events is cheaper: per scan one limit read per cgroup and one usage read
 // per limited one; memory.stat only near the threshold; the processes only
-// of a cgroup that just crossed it.
+// of a cgroup that just crossed it. And it scans only when woken: on cgroup
+// v1 by the kernel (a usage level crossed, a cgroup created, a limit
+// written), elsewhere every interval (see Watcher).
 package rank

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -55,6 +56,7 @@ type attacher struct {
 	progs []*ebpf.Program
 	links []link.Link
 	hooks Hooks
+	btf   *btf.Cache // shared by the loads; dropped once attached
 }
 
 // loadProgram loads one program of the object, sharing the already created
@@ -67,7 +69,12 @@ func (a *attacher) loadProgram(name string) (*ebpf.Program, error) {
 			delete(spec.Programs, n)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: a.maps})
+	if a.btf == nil {
+		// Decoding the kernel's BTF is most of a load's cost (~40 ms
+		// on 6.18): once for all the programs, not once each.
+		a.btf = btf.NewCache()
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: a.maps, Cache: a.btf})
 	if errors.Is(err, unix.EPERM) && strings.HasPrefix(name, "f") {
 		// The library's hint (MEMLOCK) does not apply: the limit is raised
 		// before loading. A kernel that refuses trampolines says EPERM.

@@ -88,7 +88,9 @@ func Open(cfg Config) (*Tracer, error) {
 		closeMaps()
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
-	if err := t.attach(cfg); err != nil {
+	err = t.attach(cfg)
+	t.att.btf = nil // megabytes of kernel types, needed only to load
+	if err != nil {
 		t.att.close()
 		t.reader.Close()
 		closeMaps()

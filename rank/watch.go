@@ -59,6 +59,14 @@ type Watcher struct {
 // watcher above 1/50 of a CPU, however often it is notified or Interval says.
 const cpuShare = 50
 
+// notifiedGap is the least time between the starts of two scans woken by
+// notifications. Bursts coalesce: a thousand containers starting, or an
+// OOM storm, where each kill takes a cgroup's usage down through its level
+// and the next allocation back up, cost at most one scan a second (and at
+// most one oom_risk line a second per cgroup), however often the kernel
+// signals.
+const notifiedGap = time.Second
+
 // settle is how soon the watcher scans again after registering new cgroups:
 // what changed between a scan's reads and the registration was not signalled.
 const settle = 200 * time.Millisecond
@@ -122,7 +130,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		if note != nil {
 			notified = note.c
 		}
-		ok := w.wait(ctx, tick, notified, pace-time.Since(start))
+		ok := w.wait(ctx, tick, notified, max(pace, notifiedGap)-time.Since(start))
 		if timer != nil {
 			timer.Stop()
 		}
@@ -132,9 +140,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// wait blocks until the tick or a notification, then at least pace more
-// after a notification: a burst of them (a thousand containers starting)
-// is paced like a short interval would be. False when ctx is done.
+// wait blocks until the tick or a notification; after a notification, it
+// waits out pace too. False when ctx is done.
 func (w *Watcher) wait(ctx context.Context, tick <-chan time.Time, notified <-chan struct{}, pace time.Duration) bool {
 	select {
 	case <-ctx.Done():

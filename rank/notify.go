@@ -209,9 +209,6 @@ func (n *notifier) sync(nodes []node, level func(limit int64) int64) (added int,
 			want[nd.id] = level(nd.limit)
 		}
 	}
-	// A level that changed, or a cgroup no longer holding a limit, can
-	// only be unregistered by closing the eventfd: register everything
-	// on a new one, then close the old.
 	// Forget watches of cgroups gone (inotify's own notice of it,
 	// IN_IGNORED, is lost when its queue overflows): months of container
 	// churn must not grow these maps.
@@ -221,6 +218,9 @@ func (n *notifier) sync(nodes []node, level func(limit int64) int64) (added int,
 			delete(n.watch, id)
 		}
 	}
+	// A level that changed, or a cgroup no longer holding a limit, can
+	// only be unregistered by closing the eventfd: register everything
+	// on a new one, then close the old.
 	renew := false
 	for id, lvl := range n.levels {
 		if !present[id] {

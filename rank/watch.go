@@ -47,8 +47,6 @@ type Watcher struct {
 	// OnPolling, when set, hears once why the watcher polls every
 	// Interval instead of waiting for the kernel's notifications.
 	OnPolling func(reason error)
-	// Poll: never use notifications (tests on fixture trees).
-	Poll bool
 
 	r     *reader
 	scans atomic.Uint64
@@ -80,18 +78,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.Detector.Threshold <= 0 || w.Interval <= 0 {
 		return nil
 	}
-	var note *notifier
-	if !w.Poll {
-		var err error
-		if note, err = newNotifier(w.Source); err != nil {
-			w.polling(err)
-		} else {
-			defer func() {
-				if note != nil {
-					note.close()
-				}
-			}()
-		}
+	note, err := newNotifier(w.Source)
+	if err != nil {
+		w.polling(err)
+	} else {
+		defer func() {
+			if note != nil {
+				note.close()
+			}
+		}()
 	}
 	for {
 		start := time.Now()

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -343,28 +342,8 @@ func (tr *tracer) pid(t *testing.T) int {
 // healthz asks the metrics server the startup line names for /healthz.
 func (tr *tracer) healthz(t *testing.T) {
 	t.Helper()
-	var addr string
-	for _, l := range tr.snapshot() {
-		var e struct {
-			Message     string
-			MetricsAddr string `json:"metrics_addr"`
-		}
-		if json.Unmarshal([]byte(l), &e) == nil && e.Message == "oomtrace_started" {
-			addr = e.MetricsAddr
-		}
-	}
-	if addr == "" {
-		t.Fatalf("no metrics_addr in the startup line: %q", tr.snapshot())
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/healthz")
-	if err != nil {
-		t.Fatalf("/healthz: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %s %s", resp.Status, body)
+	if code, body := oomtest.DaemonGet(t, tr.snapshot(), "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d %s", code, body)
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,7 +135,7 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	// The metrics count the same kills: by constraint, and once per stage
 	// in the latency histogram.
-	body := scrapeMetrics(t, out.snapshot())
+	_, body := oomtest.DaemonGet(t, out.snapshot(), "/metrics")
 	for _, stage := range []string{"queued", "written"} {
 		want := fmt.Sprintf(`oomtrace_kill_latency_seconds_count{stage=%q} %d`, stage, hogs)
 		if !strings.Contains(body, want+"\n") {
@@ -285,35 +283,6 @@ func TestBinaryVerify(t *testing.T) {
 	if left, _ := filepath.Glob("/sys/fs/cgroup/oomtrace-test-verify-*"); len(left) > 0 {
 		t.Errorf("scratch cgroups left: %v", left)
 	}
-}
-
-// scrapeMetrics reads /metrics from the address the startup line names.
-func scrapeMetrics(t *testing.T, lines []string) string {
-	t.Helper()
-	var addr string
-	for _, l := range lines {
-		var e struct {
-			Message     string
-			MetricsAddr string `json:"metrics_addr"`
-		}
-		if json.Unmarshal([]byte(l), &e) == nil && e.Message == "oomtrace_started" {
-			addr = e.MetricsAddr
-		}
-	}
-	if addr == "" {
-		t.Fatalf("no metrics_addr in the startup line: %q", lines)
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
 }
 
 // sumMetric adds the values of every series whose line starts with prefix.

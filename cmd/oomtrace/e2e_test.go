@@ -135,7 +135,14 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	// The metrics count the same kills: by constraint, and once per stage
 	// in the latency histogram.
+	// Each kill is written (and counted) shortly after its line: wait
+	// for the last one's count, at most 5 s.
+	written := fmt.Sprintf(`oomtrace_kill_latency_seconds_count{stage="written"} %d`, hogs)
 	_, body := oomtest.DaemonGet(t, out.snapshot(), "/metrics")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(body, written+"\n") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		_, body = oomtest.DaemonGet(t, out.snapshot(), "/metrics")
+	}
 	for _, stage := range []string{"queued", "written"} {
 		want := fmt.Sprintf(`oomtrace_kill_latency_seconds_count{stage=%q} %d`, stage, hogs)
 		if !strings.Contains(body, want+"\n") {

@@ -41,7 +41,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.output, "output", "", "write events to this file (appending; reopened on SIGHUP) instead of stdout")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "127.0.0.1:9655", "serve Prometheus /metrics and /healthz here; empty disables")
 	fs.Float64Var(&cfg.riskThreshold, "risk-threshold", 90, "emit oom_risk when a cgroup's working set crosses this percentage of its effective memory limit; 0 disables")
-	fs.DurationVar(&cfg.riskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups")
+	fs.DurationVar(&cfg.riskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups where the kernel cannot notify it (cgroup v2, a read-only tree), and on cgroup v1 while a cgroup sits near its limit")
 	fs.IntVar(&cfg.queueSize, "queue-size", defaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
 	fs.StringVar(&cfg.docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
 	fs.Func("ringbuf-size", "ring buffer size in bytes, a power of two (default 262144: about a thousand records)", func(v string) error {

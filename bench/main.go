@@ -156,7 +156,7 @@ func run(bin string, kills, parallel, singles int, out string) error {
 	if err != nil {
 		return err
 	}
-	add("written within 2 ms, in the storm", hist1.since(hist0).within("0.002"), "",
+	add("written within 2 ms, in the storm", hist1.since(hist0).within(2*time.Millisecond), "",
 		"the daemon's own clock (oomtrace_kill_latency_seconds): kernel record to line written, without this program's wake-up")
 	// Latency without a storm: kills one at a time, each hog started
 	// 100 ms after the last one died, so nothing but the dying victim
@@ -182,8 +182,8 @@ func run(bin string, kills, parallel, singles int, out string) error {
 		add("latency, one at a time"+label+", p99", ms(percentile(l, 99)), ms(percentile(bl, 99)), "")
 		single := next.since(hist)
 		hist = next
-		add("written within 2 ms, one at a time"+label, single.within("0.002"), "",
-			fmt.Sprintf("the daemon's own clock; within 0.5 ms: %s, 1 ms: %s, 5 ms: %s", single.within("0.0005"), single.within("0.001"), single.within("0.005")))
+		add("written within 2 ms, one at a time"+label, single.within(2*time.Millisecond), "",
+			fmt.Sprintf("the daemon's own clock; within 0.5 ms: %s, 1 ms: %s, 5 ms: %s", single.within(500*time.Microsecond), single.within(time.Millisecond), single.within(5*time.Millisecond)))
 		return nil
 	}
 	if err := singleKills(""); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,46 +111,43 @@ func (t *tracerProc) latency(stage string) (histogram, error) {
 		return histogram{}, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return histogram{}, err
+		return histogram{}, fmt.Errorf("parsing the tracer's metrics: %w", err)
 	}
-	h := histogram{le: map[string]uint64{}}
-	prefix := fmt.Sprintf(`oomtrace_kill_latency_seconds_bucket{stage=%q,le="`, stage)
-	for _, line := range strings.Split(string(body), "\n") {
-		rest, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
+	h := histogram{le: map[float64]uint64{}}
+	for _, m := range families["oomtrace_kill_latency_seconds"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "stage" && l.GetValue() == stage {
+				h.count = m.GetHistogram().GetSampleCount()
+				for _, b := range m.GetHistogram().GetBucket() {
+					h.le[b.GetUpperBound()] = b.GetCumulativeCount()
+				}
+			}
 		}
-		bound, count, ok := strings.Cut(rest, `"} `)
-		n, err := strconv.ParseUint(count, 10, 64)
-		if !ok || err != nil {
-			return histogram{}, fmt.Errorf("odd histogram line %q", line)
-		}
-		h.le[bound] = n
 	}
-	h.count = h.le["+Inf"]
 	return h, nil
 }
 
-// histogram is a Prometheus histogram's cumulative counts by bound ("0.002").
+// histogram is a Prometheus histogram's cumulative counts by upper bound.
 type histogram struct {
-	le    map[string]uint64
+	le    map[float64]uint64
 	count uint64
 }
 
 // since is what was observed after base.
 func (h histogram) since(base histogram) histogram {
-	d := histogram{le: map[string]uint64{}, count: h.count - base.count}
+	d := histogram{le: map[float64]uint64{}, count: h.count - base.count}
 	for b, n := range h.le {
 		d.le[b] = n - base.le[b]
 	}
 	return d
 }
 
-// within says how many observations were at most bound, as "n of m".
-func (h histogram) within(bound string) string {
-	return fmt.Sprintf("%d of %d", h.le[bound], h.count)
+// within says how many observations took at most bound, as "n of m".
+func (h histogram) within(bound time.Duration) string {
+	return fmt.Sprintf("%d of %d", h.le[bound.Seconds()], h.count)
 }
 
 func (t *tracerProc) pid() int { return t.cmd.Process.Pid }

@@ -8,11 +8,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/oomtrace/oomtrace/internal/dockertest"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestMain(m *testing.M) {
@@ -60,6 +61,24 @@ func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *
 
 func startBinaryEnv(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
 	t.Helper()
+	cmd, out, stderr := launch(t, bin, env, args...)
+	l := &lines{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l.mu.Lock()
+			l.all = append(l.all, sc.Text())
+			l.mu.Unlock()
+		}
+	}()
+	return cmd, l, stderr
+}
+
+// launch starts the binary and waits until it is ready. Nothing reads its
+// stdout yet: a test may leave it unread to stall the output.
+func launch(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, io.ReadCloser, *bytes.Buffer) {
+	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	// Port 0: tests may run beside a real oomtrace on the default port.
 	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
@@ -74,18 +93,8 @@ func startBinaryEnv(t *testing.T, bin string, env []string, args ...string) (*ex
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	l := &lines{done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			l.mu.Lock()
-			l.all = append(l.all, sc.Text())
-			l.mu.Unlock()
-		}
-	}()
 	waitFile(t, ready, stderr.String)
-	return cmd, l, &stderr
+	return cmd, out, &stderr
 }
 
 // waitFile waits up to 30 s for path (a --ready-file) to appear; detail,
@@ -134,23 +143,20 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	vmAfter, _ := oomtest.VMStatOOMKills()
 	time.Sleep(500 * time.Millisecond)
 	// The metrics count the same kills: by constraint, and once per stage
-	// in the latency histogram.
-	// Each kill is written (and counted) shortly after its line: wait
-	// for the last one's count, at most 5 s.
-	written := fmt.Sprintf(`oomtrace_kill_latency_seconds_count{stage="written"} %d`, hogs)
-	_, body := oomtest.DaemonGet(t, out.snapshot(), "/metrics")
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(body, written+"\n") && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		_, body = oomtest.DaemonGet(t, out.snapshot(), "/metrics")
-	}
-	for _, stage := range []string{"queued", "written"} {
-		want := fmt.Sprintf(`oomtrace_kill_latency_seconds_count{stage=%q} %d`, stage, hogs)
-		if !strings.Contains(body, want+"\n") {
-			t.Errorf("/metrics lacks %s", want)
+	// in the latency histogram. Each kill is counted as its line is
+	// written: wait for the last one, at most 5 s.
+	var m metricCounts
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		m = daemonCounts(t, out.snapshot())
+		if m.latency["written"] == hogs || time.Now().After(deadline) {
+			break
 		}
 	}
-	if n := sumMetric(body, "oomtrace_kills_total{"); n != after-before {
-		t.Errorf("oomtrace_kills_total sums to %d; kernel: cgroup +%d", n, after-before)
+	if m.latency["queued"] != hogs || m.latency["written"] != hogs {
+		t.Errorf("latency histogram counts %v, want %d per stage", m.latency, hogs)
+	}
+	if m.kills != after-before {
+		t.Errorf("oomtrace_kills_total sums to %d; kernel: cgroup +%d", m.kills, after-before)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -292,18 +298,30 @@ func TestBinaryVerify(t *testing.T) {
 	}
 }
 
-// sumMetric adds the values of every series whose line starts with prefix.
-func sumMetric(body, prefix string) uint64 {
-	var n uint64
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			n += uint64(v)
+// metricCounts is what the daemon's /metrics says it counted.
+type metricCounts struct {
+	kills   uint64            // oomtrace_kills_total, over every constraint
+	latency map[string]uint64 // oomtrace_kill_latency_seconds observations by stage
+}
+
+func daemonCounts(t *testing.T, lines []string) metricCounts {
+	t.Helper()
+	_, body := oomtest.DaemonGet(t, lines, "/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	c := metricCounts{latency: map[string]uint64{}}
+	for _, m := range families["oomtrace_kills_total"].GetMetric() {
+		c.kills += uint64(m.GetCounter().GetValue())
+	}
+	for _, m := range families["oomtrace_kill_latency_seconds"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "stage" {
+				c.latency[l.GetValue()] = m.GetHistogram().GetSampleCount()
+			}
 		}
 	}
-	return n
+	return c
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -79,17 +78,7 @@ func TestBinaryOutputStalled(t *testing.T) {
 	h := oomtest.MustHierarchy(t)
 	bin := buildBinary(t)
 	cg := oomtest.NewCgroup(t, h, nil, "stall", 32<<20)
-	ready := filepath.Join(t.TempDir(), "ready")
-	cmd := exec.Command(bin, "--ready-file", ready, "--metrics-addr", "", "--queue-size", "8")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFile(t, ready, nil)
+	cmd, out, _ := launch(t, bin, nil, "--queue-size", "8")
 
 	// Nobody reads stdout: once the pipe (64 KiB) and the queue (8) are
 	// full, kills must be dropped and counted.
@@ -118,15 +107,8 @@ func TestBinaryOutputReopen(t *testing.T) {
 	h := oomtest.MustHierarchy(t)
 	bin := buildBinary(t)
 	cg := oomtest.NewCgroup(t, h, nil, "rotate", 64<<20)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "events.json")
-	ready := filepath.Join(dir, "ready")
-	cmd := exec.Command(bin, "--ready-file", ready, "--metrics-addr", "", "--output", file)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFile(t, ready, nil)
+	file := filepath.Join(t.TempDir(), "events.json")
+	cmd, _, _ := launch(t, bin, nil, "--output", file)
 
 	storm(t, cg, 1, 1)
 	waitKills(t, file, 1)

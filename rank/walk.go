@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 
@@ -198,40 +197,21 @@ func (r *reader) read(file string) ([]byte, error) {
 	}
 }
 
-// unlimited is PAGE_COUNTER_MAX in bytes, what an unlimited v1 counter reads.
-var unlimited = uint64(math.MaxInt64 / os.Getpagesize() * os.Getpagesize())
-
 // intAt reads a byte count from the file name under the directory
-// descriptor at: -1 for "max", for v1's PAGE_COUNTER_MAX and for a missing
-// file (the root has no limit files; memsw needs swap accounting). One
-// read: a one-number kernel file comes whole, and the EOF read would be a
-// third system call.
+// descriptor at (see cgroups.ReadValueAt): -1 for "max", for v1's
+// PAGE_COUNTER_MAX and for a missing file (the root has no limit files;
+// memsw needs swap accounting).
 func (r *reader) intAt(at int, name string) (int64, error) {
-	var buf [32]byte
-	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) {
+	v, err := cgroups.ReadValueAt(at, name)
+	switch {
+	case errors.Is(err, unix.ENOENT):
 		return -1, nil
-	}
-	n := 0
-	if err == nil {
-		n, err = unix.Read(fd, buf[:])
-		unix.Close(fd)
-	}
-	if err != nil {
+	case err != nil:
 		return 0, classify(name, err)
-	}
-	s := string(bytes.TrimSpace(buf[:max(n, 0)]))
-	if s == "max" {
+	case v == nil:
 		return -1, nil
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parsing %s: %w", name, err)
-	}
-	if v >= unlimited {
-		return -1, nil
-	}
-	return int64(v), nil
+	return *v, nil
 }
 
 // keyed finds "key value" in a flat-keyed file such as memory.stat.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,9 +100,8 @@ func readMemcg(dir string, v2 bool) (Memcg, error) {
 	}
 	defer unix.Close(dfd)
 	var m Memcg
-	var buf [32]byte // the longest value, v1's unlimited, is 20 digits
 	for name, field := range m.files(v2) {
-		v, err := readValueAt(dfd, name, buf[:])
+		v, err := ReadValueAt(dfd, name)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
 			// Missing file (root, no swap accounting) or the
 			// cgroup itself is gone (ENODEV: removed while read).
@@ -118,29 +118,17 @@ func readMemcg(dir string, v2 bool) (Memcg, error) {
 	return m, nil
 }
 
-// readValueAt reads the byte count in file name of the directory dfd: nil
-// for "max" and for v1's huge unlimited. A cgroup file's whole value comes
-// in the first read.
-func readValueAt(dfd int, name string, buf []byte) (*int64, error) {
-	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// ReadValueAt reads the byte count in the file name of the directory dfd
+// (limit_in_bytes, memory.max, usage...), as kfile.ReadAt does: nil for
+// "max" and for v1's huge unlimited. Open and read errors are the bare
+// errno (ENOENT: no such file; ENODEV: the cgroup was removed while read).
+func ReadValueAt(dfd int, name string) (*int64, error) {
+	var buf [32]byte // the longest value, v1's unlimited, is 20 digits
+	data, err := kfile.ReadAt(dfd, name, buf[:])
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	var n int
-	for {
-		n, err = unix.Read(fd, buf)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if n == len(buf) {
-		return nil, fmt.Errorf("value longer than %d bytes", len(buf)-1)
-	}
-	return parseValue(string(bytes.TrimSpace(buf[:n])))
+	return parseValue(string(bytes.TrimSpace(data)))
 }
 
 // parseValue parses a byte count: nil for "max" and for v1's huge unlimited.

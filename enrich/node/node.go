@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +50,7 @@ func Read(procRoot string) (Context, error) {
 			errs = append(errs, fmt.Sprintf("vm.%s: opening %s: %v", name, dir, derr))
 			return 0
 		}
-		data, err := readAt(dfd, name, buf[:])
+		data, err := kfile.ReadAt(dfd, name, buf[:])
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("vm.%s: %v", name, err))
 			return 0
@@ -111,25 +112,4 @@ func readMeminfo(file string, c *Context) error {
 		}
 	}
 	return nil
-}
-
-// readAt reads the small file name of the directory dfd in one read.
-func readAt(dfd int, name string, buf []byte) ([]byte, error) {
-	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Read(fd, buf)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return nil, err
-		case n == len(buf):
-			return nil, fmt.Errorf("value longer than %d bytes", len(buf)-1)
-		}
-		return buf[:n], nil
-	}
 }

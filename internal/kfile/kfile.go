@@ -1,0 +1,36 @@
+// Package kfile reads the small one-value files of kernel file systems
+// (cgroupfs, /proc/sys) at the least cost in system calls: through a
+// descriptor of their directory, with one openat and one read each. Such a
+// file's whole value comes in the first read, so neither the EOF read nor
+// an fstat nor a path walk from the root is needed.
+package kfile
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// ReadAt reads the file name of the directory dfd into buf and returns the
+// bytes read. Open and read errors are the bare errno (ENOENT: no such
+// file; ENODEV: a cgroup removed while read); a value that fills buf is an
+// error, as it may have been cut.
+func ReadAt(dfd int, name string, buf []byte) ([]byte, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, err
+		case n == len(buf):
+			return nil, fmt.Errorf("%s: value longer than %d bytes", name, len(buf)-1)
+		}
+		return buf[:n], nil
+	}
+}

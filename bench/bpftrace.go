@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -21,14 +19,9 @@ tracepoint:oom:mark_victim { printf("kill %llu %d\n", nsecs, args->pid); }`
 
 // bpftraceProc is a running bpftrace whose kill lines are counted.
 type bpftraceProc struct {
-	cmd     *exec.Cmd
+	proc
 	startup time.Duration
 	ready   chan struct{}
-	done    chan struct{}
-
-	mu        sync.Mutex
-	kills     int
-	latencies []time.Duration
 }
 
 func bpftracePath() (string, error) {
@@ -61,35 +54,21 @@ func startBpftrace() (*bpftraceProc, error) {
 	}
 	cmd := exec.Command(path, "-e", bpftraceScript)
 	cmd.Env = append(os.Environ(), "BPFTRACE_NO_CPP_DEMANGLE=1")
-	out, err := cmd.StdoutPipe()
+	b := &bpftraceProc{ready: make(chan struct{})}
+	err = b.start(cmd, func(line []byte) {
+		f := strings.Fields(string(line))
+		switch {
+		case len(f) == 1 && f[0] == "ready":
+			b.startup = time.Since(b.started)
+			close(b.ready)
+		case len(f) == 3 && f[0] == "kill":
+			ns, _ := strconv.ParseUint(f[1], 10, 64) // bpftrace's nsecs: CLOCK_MONOTONIC
+			b.record(1, time.Duration(clockNs(unix.CLOCK_MONOTONIC)-ns))
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stderr = os.Stderr
-	b := &bpftraceProc{cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		defer close(b.done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			switch {
-			case len(f) == 1 && f[0] == "ready":
-				b.startup = time.Since(start)
-				close(b.ready)
-			case len(f) == 3 && f[0] == "kill":
-				ns, _ := strconv.ParseUint(f[1], 10, 64) // bpftrace's nsecs: CLOCK_MONOTONIC
-				lat := time.Duration(clockNs(unix.CLOCK_MONOTONIC) - ns)
-				b.mu.Lock()
-				b.kills++
-				b.latencies = append(b.latencies, lat)
-				b.mu.Unlock()
-			}
-		}
-	}()
 	select {
 	case <-b.ready:
 		return b, nil
@@ -100,14 +79,6 @@ func startBpftrace() (*bpftraceProc, error) {
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("bpftrace not ready after 60s")
 	}
-}
-
-func (b *bpftraceProc) pid() int { return b.cmd.Process.Pid }
-
-func (b *bpftraceProc) seen() (int, []time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.kills, append([]time.Duration(nil), b.latencies...)
 }
 
 func (b *bpftraceProc) stop() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,15 +20,10 @@ import (
 
 // tracerProc is a running oomtrace binary whose oom_kill lines are counted.
 type tracerProc struct {
-	cmd     *exec.Cmd
-	startup time.Duration
-	dir     string
-
-	mu          sync.Mutex
-	metricsAddr string // from the startup line
-	kills       int
-	latencies   []time.Duration // from the kernel's record to the line read here
-	done        chan struct{}
+	proc
+	startup     time.Duration
+	dir         string
+	metricsAddr string // from the startup line; under proc.mu
 }
 
 func startTracer(bin string, args ...string) (*tracerProc, error) {
@@ -40,40 +33,30 @@ func startTracer(bin string, args ...string) (*tracerProc, error) {
 	}
 	ready := filepath.Join(dir, "ready")
 	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
+	t := &tracerProc{dir: dir}
+	err = t.start(cmd, func(line []byte) {
+		var ev struct {
+			Message     string
+			BootNs      uint64 `json:"boot_ns"`
+			Kills       int
+			MetricsAddr string `json:"metrics_addr"`
+		}
+		if json.Unmarshal(line, &ev) != nil {
+			return
+		}
+		switch ev.Message {
+		case "oomtrace_started":
+			t.mu.Lock()
+			t.metricsAddr = ev.MetricsAddr
+			t.mu.Unlock()
+		case "oom_kill":
+			t.record(ev.Kills, time.Duration(clockNs(unix.CLOCK_BOOTTIME)-ev.BootNs))
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	t := &tracerProc{cmd: cmd, dir: dir, done: make(chan struct{})}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		defer close(t.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var ev struct {
-				Message     string
-				BootNs      uint64 `json:"boot_ns"`
-				Kills       int
-				MetricsAddr string `json:"metrics_addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Message == "oomtrace_started" {
-				t.mu.Lock()
-				t.metricsAddr = ev.MetricsAddr
-				t.mu.Unlock()
-			}
-			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Message == "oom_kill" {
-				lat := time.Duration(clockNs(unix.CLOCK_BOOTTIME) - ev.BootNs)
-				t.mu.Lock()
-				t.kills += ev.Kills
-				t.latencies = append(t.latencies, lat)
-				t.mu.Unlock()
-			}
-		}
-	}()
+	start := t.started
 	for {
 		if _, err := os.Stat(ready); err == nil {
 			t.startup = time.Since(start)
@@ -148,14 +131,6 @@ func (h histogram) since(base histogram) histogram {
 // within says how many observations took at most bound, as "n of m".
 func (h histogram) within(bound time.Duration) string {
 	return fmt.Sprintf("%d of %d", h.le[bound.Seconds()], h.count)
-}
-
-func (t *tracerProc) pid() int { return t.cmd.Process.Pid }
-
-func (t *tracerProc) seen() (int, []time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.kills, append([]time.Duration(nil), t.latencies...)
 }
 
 // waitKills waits until want kills were printed (or the timeout), then a

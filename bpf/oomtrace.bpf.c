@@ -11,8 +11,17 @@
  *    an OOM victim. Fires for every process a decision kills (group kills
  *    included), but also for dying threads that enter the OOM path and are
  *    marked without a new kill, so alone it over-counts.
+ *  - signal:signal_generate (tp_btf), only where the mark_victim hook gives
+ *    no task (the pre-2024 tracepoint passes a pid; the classic tracepoint's
+ *    record never holds a task): __oom_kill_process() sends SIGKILL to the
+ *    victim just before marking it, from the same thread, so the signal's
+ *    target is the marked task and can be read in full.
  * Each mark_victim carries the sequence number of the decision running on
  * the same thread, if any, so userspace can join them without guessing.
+ *
+ * Nothing here may need a verifier newer than 5.8's (the ring buffer and
+ * bpf_ktime_get_boot_ns() set that floor): no atomic fetch instructions
+ * (5.12), no bpf_loop (5.17), no kfuncs.
  */
 #include "vmlinux_min.h"
 #include <bpf/bpf_helpers.h>
@@ -44,6 +53,19 @@ enum task_flags {
 	TASK_PARTIAL = 1 << 1,
 	/* signal->oom_flag_origin: oom_task_origin(), chosen before anyone else. */
 	TASK_OOM_ORIGIN = 1 << 2,
+	/* The kernel's mm counters have a layout this program does not know:
+	 * the page counts are unknown, not zero. */
+	TASK_PAGES_UNKNOWN = 1 << 3,
+	/* No mm->pgtables_bytes on this kernel. */
+	TASK_PGTABLES_UNKNOWN = 1 << 4,
+	/* No memory controller (or no cgroups) in this kernel's BTF. */
+	TASK_CGROUP_UNKNOWN = 1 << 5,
+	/* The page counts came from the classic tracepoint's record, in kB
+	 * (the 2024 fields), not from the mm: userspace converts. */
+	TASK_PAGES_KB = 1 << 6,
+	/* The OOM killer's SIGKILL to this task was seen on the marking thread
+	 * just before the mark: a real kill, not a shortcut mark. */
+	TASK_OOM_SIGKILLED = 1 << 7,
 };
 
 struct task_info {
@@ -109,11 +131,24 @@ struct {
 	__type(value, struct decision);
 } running SEC(".maps");
 
+/* Marking thread id -> the task its last SIGKILL from the kernel
+ * (SEND_SIG_PRIV) went to. LRU: kernel SIGKILLs that no mark follows
+ * (cgroup.kill, a process sharing the victim's mm) age out by themselves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, u64);
+} kill_signals SEC(".maps");
+
+/* Written only under the kernel's oom_lock (decisions never overlap), so a
+ * plain increment is exact and needs no atomic fetch, which verifiers before
+ * 5.12 refuse ("BPF_STX uses reserved fields"). */
 u64 next_seq = 0;
 
 static __always_inline u64 cgroup_id(struct cgroup *cgrp)
 {
-	if (!cgrp)
+	if (!cgrp || !bpf_core_field_exists(cgrp->kn))
 		return 0;
 	return BPF_CORE_READ(cgrp, kn, id);
 }
@@ -128,6 +163,8 @@ static __always_inline u64 memcg_cgroup_id(struct css_set *cset)
 		return 0; /* kernel built without memory cgroups */
 	id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
 	if (id < 0 || id >= 16)
+		return 0;
+	if (!bpf_core_field_exists(cset->subsys))
 		return 0;
 	subsys = __builtin_preserve_access_index(&cset->subsys[0]);
 	bpf_probe_read_kernel(&css, sizeof(css), subsys + id);
@@ -144,32 +181,42 @@ static __always_inline u64 positive(s64 v)
 
 static __always_inline void read_mm(struct mm_struct *mm, struct task_info *ti)
 {
+	struct mm_struct___pre62 *old = (void *)mm;
+
 	if (!mm)
 		return;
-	if (bpf_core_type_exists(struct mm_rss_stat)) {
+	if (bpf_core_type_exists(struct mm_rss_stat) && bpf_core_field_exists(old->rss_stat.count)) {
 		/* Before 6.2: atomic counters in struct mm_rss_stat. */
-		struct mm_struct___pre62 *old = (void *)mm;
 		ti->file_pages = positive(BPF_CORE_READ(old, rss_stat.count[MM_FILEPAGES].counter));
 		ti->anon_pages = positive(BPF_CORE_READ(old, rss_stat.count[MM_ANONPAGES].counter));
 		ti->swap_pages = positive(BPF_CORE_READ(old, rss_stat.count[MM_SWAPENTS].counter));
 		ti->shmem_pages = positive(BPF_CORE_READ(old, rss_stat.count[MM_SHMEMPAGES].counter));
-	} else {
+	} else if (bpf_core_field_exists(mm->rss_stat[0].count)) {
 		/* 6.2+: percpu_counter; the OOM killer reads the approximate
 		 * .count (percpu_counter_read_positive), and so do we. */
 		ti->file_pages = positive(BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count));
 		ti->anon_pages = positive(BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count));
 		ti->swap_pages = positive(BPF_CORE_READ(mm, rss_stat[MM_SWAPENTS].count));
 		ti->shmem_pages = positive(BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count));
+	} else {
+		/* Neither layout (an upstream RFC replaces rss_stat with a
+		 * counter tree): say so rather than report zeros. */
+		ti->flags |= TASK_PAGES_UNKNOWN;
 	}
 	if (bpf_core_field_exists(mm->pgtables_bytes))
 		ti->pgtables_bytes = positive(BPF_CORE_READ(mm, pgtables_bytes.counter));
+	else
+		ti->flags |= TASK_PGTABLES_UNKNOWN;
 }
 
 static __always_inline void read_task(struct task_struct *task, struct task_info *ti)
 {
 	struct signal_struct *signal = BPF_CORE_READ(task, signal);
-	struct css_set *cset = BPF_CORE_READ(task, cgroups);
+	struct css_set *cset = 0;
 	u32 task_flags = BPF_CORE_READ(task, flags);
+
+	if (bpf_core_field_exists(task->cgroups))
+		cset = BPF_CORE_READ(task, cgroups);
 
 	ti->pid = BPF_CORE_READ(task, tgid);
 	ti->tid = BPF_CORE_READ(task, pid);
@@ -182,6 +229,8 @@ static __always_inline void read_task(struct task_struct *task, struct task_info
 		ti->memcg_id = memcg_cgroup_id(cset);
 		ti->dfl_cgroup_id = cgroup_id(BPF_CORE_READ(cset, dfl_cgrp));
 	}
+	if (!ti->memcg_id)
+		ti->flags |= TASK_CGROUP_UNKNOWN;
 	if (bpf_core_field_exists(signal->oom_flag_origin) && BPF_CORE_READ(signal, oom_flag_origin))
 		ti->flags |= TASK_OOM_ORIGIN;
 	/* __task_will_free_mem(): a group exit, or the last thread exiting. */
@@ -216,7 +265,8 @@ static __always_inline u64 memcg_oom_kills(struct mem_cgroup *memcg)
 {
 	int idx;
 
-	if (!memcg || !bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM_KILL))
+	if (!memcg || !bpf_core_field_exists(memcg->memory_events) ||
+	    !bpf_core_enum_value_exists(enum memcg_memory_event, MEMCG_OOM_KILL))
 		return 0;
 	idx = bpf_core_enum_value(enum memcg_memory_event, MEMCG_OOM_KILL);
 	if (idx < 0 || idx >= 9)
@@ -234,7 +284,7 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 	struct record *r;
 	struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
 
-	d.seq = __sync_fetch_and_add(&next_seq, 1) + 1;
+	d.seq = ++next_seq;
 	d.memcg = (u64)memcg;
 	d.memcg_kills = memcg_oom_kills(memcg);
 	bpf_map_update_elem(&running, &tid, &d, BPF_ANY);
@@ -247,7 +297,7 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 	r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
 	r->order = BPF_CORE_READ(oc, order);
 	r->constraint = BPF_CORE_READ(oc, constraint);
-	if (memcg)
+	if (memcg && bpf_core_field_exists(memcg->css))
 		r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
 	read_task(BPF_CORE_READ(oc, chosen), &r->task);
 	bpf_ringbuf_submit(r, 0);
@@ -308,8 +358,8 @@ int BPF_KRETPROBE(kretprobe_oom_kill_process)
 	return on_kill_end();
 }
 
-/* The first argument is the task on every kernel; the 2024 change added a
- * second (uid), which is not read. */
+/* mark_victim since the 2024 change: TP_PROTO(struct task_struct *, uid_t).
+ * Userspace loads this program only where BTF shows that prototype. */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(tp_btf_mark_victim, struct task_struct *task)
 {
@@ -322,24 +372,105 @@ int BPF_PROG(tp_btf_mark_victim, struct task_struct *task)
 	return 0;
 }
 
-/* The classic tracepoint gives the victim's thread id, not its task. When
- * the victim is the current task (the dying-thread shortcut, or a trigger that
- * chose itself) it is read in full; otherwise only the id is known. */
+/* The task a mark names by thread id, when this program can reach it: the
+ * current task, or the target of the OOM killer's SIGKILL that this thread
+ * sent just before marking. NULL otherwise. */
+static __always_inline struct task_struct *marked_task(u32 tid, u32 *flags)
+{
+	u32 cur = (u32)bpf_get_current_pid_tgid();
+	u64 *sent = bpf_map_lookup_elem(&kill_signals, &cur);
+	struct task_struct *task = 0;
+
+	if (sent) {
+		struct task_struct *target = (void *)*sent;
+		if (BPF_CORE_READ(target, pid) == tid) {
+			task = target;
+			*flags |= TASK_OOM_SIGKILLED;
+		}
+		/* The signal belongs to the mark that follows it, no later one. */
+		bpf_map_delete_elem(&kill_signals, &cur);
+	}
+	if (!task && tid == cur)
+		task = (void *)bpf_get_current_task();
+	return task;
+}
+
+/* Fills a mark of thread tid: in full when the task can be reached,
+ * otherwise only the id (userspace completes it from /proc). */
+static __always_inline void fill_mark(struct record *r, u32 tid)
+{
+	u32 flags = 0;
+	struct task_struct *task = marked_task(tid, &flags);
+
+	if (task) {
+		read_task(task, &r->task);
+	} else {
+		r->task.tid = tid;
+		flags |= TASK_PARTIAL;
+	}
+	r->task.flags |= flags;
+}
+
+/* mark_victim before the 2024 change: TP_PROTO(int pid), the victim's thread
+ * id. Loaded instead of the above where BTF shows that prototype. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(tp_btf_mark_victim_pid, int pid)
+{
+	struct record *r = mark_record();
+
+	if (!r)
+		return 0;
+	fill_mark(r, pid);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* The classic tracepoint's record gives the victim's thread id, and since
+ * the 2024 change its comm, uid, oom_score_adj and memory in kB: those are
+ * taken when the task itself cannot be reached. */
 SEC("tracepoint/oom/mark_victim")
 int tracepoint_mark_victim(struct trace_event_raw_mark_victim *ctx)
 {
-	struct task_struct *current = (void *)bpf_get_current_task();
+	struct trace_event_raw_mark_victim___2024 *rec = (void *)ctx;
 	u32 tid = BPF_CORE_READ(ctx, pid);
 	struct record *r = mark_record();
 
 	if (!r)
 		return 0;
-	if (tid == (u32)bpf_get_current_pid_tgid()) {
-		read_task(current, &r->task);
-	} else {
-		r->task.tid = tid;
-		r->task.flags = TASK_PARTIAL;
+	fill_mark(r, tid);
+	if ((r->task.flags & TASK_PARTIAL) && bpf_core_field_exists(rec->anon_rss)) {
+		struct task_info *ti = &r->task;
+		u32 loc = BPF_CORE_READ(rec, __data_loc_comm);
+
+		/* __data_loc: offset of the string in the record (low 16 bits),
+		 * its length (high 16). */
+		bpf_probe_read_kernel_str(ti->comm, sizeof(ti->comm), (void *)rec + (loc & 0xffff));
+		ti->anon_pages = BPF_CORE_READ(rec, anon_rss);
+		ti->file_pages = BPF_CORE_READ(rec, file_rss);
+		ti->shmem_pages = BPF_CORE_READ(rec, shmem_rss);
+		ti->pgtables_bytes = BPF_CORE_READ(rec, pgtables) << 10;
+		ti->uid = BPF_CORE_READ(rec, uid);
+		ti->oom_score_adj = BPF_CORE_READ(rec, oom_score_adj);
+		ti->flags |= TASK_PAGES_KB;
 	}
 	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+#define SIGKILL 9
+#define SEND_SIG_PRIV ((struct kernel_siginfo *)1)
+
+/* Every signal the kernel generates passes here: stay cheap, keep only the
+ * kernel's own SIGKILLs, the kind __oom_kill_process() sends. */
+SEC("tp_btf/signal_generate")
+int BPF_PROG(tp_btf_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task)
+{
+	u32 cur;
+	u64 target = (u64)task;
+
+	if (sig != SIGKILL || info != SEND_SIG_PRIV)
+		return 0;
+	cur = (u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&kill_signals, &cur, &target, BPF_ANY);
 	return 0;
 }

@@ -145,8 +145,9 @@ struct oom_control {
 	enum oom_constraint constraint;
 } __pai;
 
-/* The classic tracepoint's record. Only pid is read: it is the one field
- * every kernel since 4.13 has; the rest came with a 2024 patch. */
+/* The classic tracepoint's record. pid is the one field every kernel since
+ * 4.13 has; the rest came with a 2024 patch (flavour ___2024, read only
+ * where the kernel's BTF has them). */
 struct trace_entry {
 	unsigned short type;
 	unsigned char flags;
@@ -159,11 +160,42 @@ struct trace_event_raw_mark_victim {
 	int pid;
 } __pai;
 
-/* x86-64 registers, for the kprobe fallback's argument access. */
+struct trace_event_raw_mark_victim___2024 {
+	struct trace_entry ent;
+	int pid;
+	u32 __data_loc_comm;
+	unsigned long total_vm;
+	unsigned long anon_rss;   /* kB */
+	unsigned long file_rss;   /* kB */
+	unsigned long shmem_rss;  /* kB */
+	u32 uid;
+	unsigned long pgtables;   /* kB */
+	short oom_score_adj;
+} __pai;
+
+struct kernel_siginfo;
+
+/* Registers, for the kprobe fallback's argument access (bpf_tracing.h's
+ * PT_REGS_PARM* macros pick the fields by target architecture). */
+#if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 } __pai;
+#elif defined(__TARGET_ARCH_arm64)
+/* uapi: the head of the kernel's struct pt_regs. */
+struct user_pt_regs {
+	u64 regs[31];
+	u64 sp;
+	u64 pc;
+	u64 pstate;
+};
+struct pt_regs {
+	struct user_pt_regs user_regs;
+} __pai;
+#else
+#error "oomtrace's BPF program is built for x86 and arm64 only"
+#endif
 
 #define PF_EXITING 0x00000004
 #define SIGNAL_GROUP_EXIT 0x00000004
@@ -172,6 +204,7 @@ struct pt_regs {
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 

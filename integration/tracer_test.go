@@ -58,6 +58,10 @@ func startTracer(t *testing.T) *running {
 			t.Fatalf("kill hook none forced, got %q", h.Kill)
 		}
 	}
+	if cfg.MarkHook != "" && cfg.MarkHook != tracer.MarkHookAuto && h.Mark != string(cfg.MarkHook) {
+		t.Fatalf("mark hook %q forced, got %q", cfg.MarkHook, h.Mark)
+	}
+	t.Logf("mark_victim layout %q, signal_generate hook %q", h.MarkLayout, h.Signal)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{tr: tr, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -105,10 +109,21 @@ func (r *running) waitKills(t *testing.T, want uint64, keep func(tracer.Kill) bo
 			got, n = r.matching(keep)
 			if n != want {
 				t.Errorf("tracer saw %d kills, the kernel counted %d", n, want)
+				r.logAll(t)
 			}
 			return got
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// logAll lists every kill the tracer emitted, to explain a miscount.
+func (r *running) logAll(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.kills {
+		t.Logf("  kill: attach %s victim %+v trigger %+v group %d", k.Attach, k.Victim, k.Trigger, len(k.Group))
 	}
 }
 

@@ -34,8 +34,14 @@ const (
 
 // Hooks says what got attached and what the kernel refused, for the startup line.
 type Hooks struct {
-	Kill    string            // "fentry", "kprobe" or "" when oom_kill_process() is not hooked
-	Mark    string            // "tp_btf" or "tracepoint"
+	Kill string // "fentry", "kprobe" or "" when oom_kill_process() is not hooked
+	Mark string // "tp_btf" or "tracepoint"
+	// MarkLayout is what the attached mark_victim hook gives, as the
+	// kernel's BTF describes it (see MarkLayout).
+	MarkLayout MarkLayout
+	// Signal is "tp_btf" when signal:signal_generate is hooked to reach the
+	// marked task where the mark gives only its id; "" otherwise.
+	Signal  string
 	Refused map[string]string // hook -> why it could not be used
 }
 
@@ -71,7 +77,8 @@ func (a *attacher) loadProgram(name string) (*ebpf.Program, error) {
 	}
 	if a.btf == nil {
 		// Decoding the kernel's BTF is most of a load's cost (~40 ms
-		// on 6.18): once for all the programs, not once each.
+		// on 6.18): once for all the programs (and the layout checks),
+		// not once each.
 		a.btf = btf.NewCache()
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: a.maps, Cache: a.btf})
@@ -146,7 +153,15 @@ func (a *attacher) attachKprobe() error {
 }
 
 func (a *attacher) attachTpBtf() error {
-	prog, err := a.loadProgram("tp_btf_mark_victim")
+	layout, err := a.tpBtfLayout()
+	if err != nil {
+		return err
+	}
+	name := "tp_btf_mark_victim"
+	if layout == MarkLayoutPid {
+		name = "tp_btf_mark_victim_pid"
+	}
+	prog, err := a.loadProgram(name)
 	if err != nil {
 		return err
 	}
@@ -155,6 +170,7 @@ func (a *attacher) attachTpBtf() error {
 		return fmt.Errorf("attaching tp_btf/mark_victim: %w", err)
 	}
 	a.links = append(a.links, l)
+	a.hooks.MarkLayout = layout
 	return nil
 }
 
@@ -168,7 +184,34 @@ func (a *attacher) attachTracepoint() error {
 		return fmt.Errorf("attaching tracepoint/oom/mark_victim (is tracefs mounted?): %w", err)
 	}
 	a.links = append(a.links, l)
+	a.hooks.MarkLayout = a.tracepointLayout()
 	return nil
+}
+
+// attachSignal hooks signal:signal_generate where the mark hook names the
+// victim by id alone, so the BPF side can read the task the OOM killer's
+// SIGKILL went to. Best effort: without it such marks come out partial.
+func (a *attacher) attachSignal() {
+	if a.hooks.Mark == "" || a.hooks.MarkLayout == MarkLayoutTask {
+		return
+	}
+	err := func() error {
+		prog, err := a.loadProgram("tp_btf_signal_generate")
+		if err != nil {
+			return err
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return fmt.Errorf("attaching tp_btf/signal_generate: %w", err)
+		}
+		a.links = append(a.links, l)
+		return nil
+	}()
+	if err != nil {
+		a.hooks.Refused["signal_generate"] = err.Error()
+		return
+	}
+	a.hooks.Signal = "tp_btf"
 }
 
 // attachKill hooks oom_kill_process() as the mode asks. In auto mode a refusal
@@ -224,6 +267,7 @@ func (a *attacher) attachMark(mode MarkHook) error {
 			continue
 		}
 		a.hooks.Mark = name
+		a.attachSignal()
 		return nil
 	}
 	return fmt.Errorf("no OOM hook could attach: oom:mark_victim refused (%v)", a.hooks.Refused)

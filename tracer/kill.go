@@ -69,12 +69,41 @@ type Task struct {
 	// in. DflCgroupID is the task's cgroup on the default (v2) hierarchy.
 	CgroupID    uint64
 	DflCgroupID uint64
-	// Partial is set when only the thread id is known (classic tracepoint,
-	// victim read from another task's context).
+	// Partial is set when the kernel's record named the victim by thread
+	// id and its task could not be read (mark_victim's pre-2024 layout or
+	// the classic tracepoint, victim neither current nor the target of the
+	// SIGKILL seen): pid, comm and cgroup then come from /proc, if it still
+	// has the process, and start time, pages and cgroup ids may be zero.
 	Partial bool
+	// Unknown holds the values this kernel's layout did not let the BPF
+	// program read: zero there means unknown, not zero.
+	Unknown Unknown
 	// OOMOrigin is signal->oom_flag_origin (swapoff, ksm): the kernel
 	// chooses such a task first, whatever its size.
 	OOMOrigin bool
+}
+
+// Unknown is a set of victim values a kernel may lack.
+type Unknown uint8
+
+const (
+	UnknownPages    Unknown = 1 << iota // mm counters in neither known layout
+	UnknownPgTables                     // no mm->pgtables_bytes
+	UnknownCgroup                       // no memory controller or cgroups in BTF
+)
+
+// Names lists the set's values as the event's victim.unknown spells them.
+func (u Unknown) Names() []string {
+	names := []string{}
+	for _, v := range []struct {
+		bit  Unknown
+		name string
+	}{{UnknownPages, "pages"}, {UnknownPgTables, "pgtables"}, {UnknownCgroup, "cgroup"}} {
+		if u&v.bit != 0 {
+			names = append(names, v.name)
+		}
+	}
+	return names
 }
 
 // Pages are the victim's memory counters, in pages, as the OOM killer reads them.

@@ -50,9 +50,14 @@ const (
 type oomtraceTaskFlags uint32
 
 const (
-	oomtraceTaskFlagsTASK_EXITING    oomtraceTaskFlags = 1
-	oomtraceTaskFlagsTASK_PARTIAL    oomtraceTaskFlags = 2
-	oomtraceTaskFlagsTASK_OOM_ORIGIN oomtraceTaskFlags = 4
+	oomtraceTaskFlagsTASK_EXITING          oomtraceTaskFlags = 1
+	oomtraceTaskFlagsTASK_PARTIAL          oomtraceTaskFlags = 2
+	oomtraceTaskFlagsTASK_OOM_ORIGIN       oomtraceTaskFlags = 4
+	oomtraceTaskFlagsTASK_PAGES_UNKNOWN    oomtraceTaskFlags = 8
+	oomtraceTaskFlagsTASK_PGTABLES_UNKNOWN oomtraceTaskFlags = 16
+	oomtraceTaskFlagsTASK_CGROUP_UNKNOWN   oomtraceTaskFlags = 32
+	oomtraceTaskFlagsTASK_PAGES_KB         oomtraceTaskFlags = 64
+	oomtraceTaskFlagsTASK_OOM_SIGKILLED    oomtraceTaskFlags = 128
 )
 
 type oomtraceTaskInfo struct {
@@ -79,6 +84,7 @@ type oomtraceTaskInfo struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	oomtraceMapEvents                   = "events"
+	oomtraceMapKillSignals              = "kill_signals"
 	oomtraceMapLost                     = "lost"
 	oomtraceMapRunning                  = "running"
 	oomtraceProgFentryOomKillProcess    = "fentry_oom_kill_process"
@@ -86,6 +92,8 @@ const (
 	oomtraceProgKprobeOomKillProcess    = "kprobe_oom_kill_process"
 	oomtraceProgKretprobeOomKillProcess = "kretprobe_oom_kill_process"
 	oomtraceProgTpBtfMarkVictim         = "tp_btf_mark_victim"
+	oomtraceProgTpBtfMarkVictimPid      = "tp_btf_mark_victim_pid"
+	oomtraceProgTpBtfSignalGenerate     = "tp_btf_signal_generate"
 	oomtraceProgTracepointMarkVictim    = "tracepoint_mark_victim"
 	oomtraceVarNextSeq                  = "next_seq"
 	oomtraceVarUnusedFlags              = "unused_flags"
@@ -140,6 +148,8 @@ type oomtraceProgramSpecs struct {
 	KprobeOomKillProcess    *ebpf.ProgramSpec `ebpf:"kprobe_oom_kill_process"`
 	KretprobeOomKillProcess *ebpf.ProgramSpec `ebpf:"kretprobe_oom_kill_process"`
 	TpBtfMarkVictim         *ebpf.ProgramSpec `ebpf:"tp_btf_mark_victim"`
+	TpBtfMarkVictimPid      *ebpf.ProgramSpec `ebpf:"tp_btf_mark_victim_pid"`
+	TpBtfSignalGenerate     *ebpf.ProgramSpec `ebpf:"tp_btf_signal_generate"`
 	TracepointMarkVictim    *ebpf.ProgramSpec `ebpf:"tracepoint_mark_victim"`
 }
 
@@ -147,9 +157,10 @@ type oomtraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceMapSpecs struct {
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Running *ebpf.MapSpec `ebpf:"running"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	KillSignals *ebpf.MapSpec `ebpf:"kill_signals"`
+	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	Running     *ebpf.MapSpec `ebpf:"running"`
 }
 
 // oomtraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -182,14 +193,16 @@ func (o *oomtraceObjects) Close() error {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtraceMaps struct {
-	Events  *ebpf.Map `ebpf:"events"`
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Running *ebpf.Map `ebpf:"running"`
+	Events      *ebpf.Map `ebpf:"events"`
+	KillSignals *ebpf.Map `ebpf:"kill_signals"`
+	Lost        *ebpf.Map `ebpf:"lost"`
+	Running     *ebpf.Map `ebpf:"running"`
 }
 
 func (m *oomtraceMaps) Close() error {
 	return _OomtraceClose(
 		m.Events,
+		m.KillSignals,
 		m.Lost,
 		m.Running,
 	)
@@ -214,6 +227,8 @@ type oomtracePrograms struct {
 	KprobeOomKillProcess    *ebpf.Program `ebpf:"kprobe_oom_kill_process"`
 	KretprobeOomKillProcess *ebpf.Program `ebpf:"kretprobe_oom_kill_process"`
 	TpBtfMarkVictim         *ebpf.Program `ebpf:"tp_btf_mark_victim"`
+	TpBtfMarkVictimPid      *ebpf.Program `ebpf:"tp_btf_mark_victim_pid"`
+	TpBtfSignalGenerate     *ebpf.Program `ebpf:"tp_btf_signal_generate"`
 	TracepointMarkVictim    *ebpf.Program `ebpf:"tracepoint_mark_victim"`
 }
 
@@ -224,6 +239,8 @@ func (p *oomtracePrograms) Close() error {
 		p.KprobeOomKillProcess,
 		p.KretprobeOomKillProcess,
 		p.TpBtfMarkVictim,
+		p.TpBtfMarkVictimPid,
+		p.TpBtfSignalGenerate,
 		p.TracepointMarkVictim,
 	)
 }

@@ -23,6 +23,9 @@ type Record struct {
 	Trigger Process
 	Task    Task
 	Exiting bool // the task was exiting when read (see TASK_EXITING in the C code)
+	// Sigkilled: on a mark, the OOM killer's SIGKILL to this task was seen
+	// just before, on the same thread (only where signal_generate is hooked).
+	Sigkilled bool
 
 	// KindKillBegin only.
 	Scope       Scope
@@ -36,6 +39,16 @@ var pageSize = uint64(os.Getpagesize())
 
 // recordSize is the size of struct record in the BPF object.
 var recordSize = binary.Size(oomtraceRecord{})
+
+// unknownFlags maps the BPF side's task flags to Task.Unknown.
+var unknownFlags = [...]struct {
+	flag  oomtraceTaskFlags
+	value Unknown
+}{
+	{oomtraceTaskFlagsTASK_PAGES_UNKNOWN, UnknownPages},
+	{oomtraceTaskFlagsTASK_PGTABLES_UNKNOWN, UnknownPgTables},
+	{oomtraceTaskFlagsTASK_CGROUP_UNKNOWN, UnknownCgroup},
+}
 
 // DecodeRecord decodes a raw ring buffer sample with the bpf2go-generated layout.
 func DecodeRecord(raw []byte) (Record, error) {
@@ -51,6 +64,28 @@ func DecodeRecord(raw []byte) (Record, error) {
 		return Record{}, fmt.Errorf("decoding record: unknown kind %d", r.Kind)
 	}
 	t := r.Task
+	flag := func(f oomtraceTaskFlags) bool { return t.Flags&uint32(f) != 0 }
+	pages := Pages{
+		Anon:     t.AnonPages,
+		File:     t.FilePages,
+		Shmem:    t.ShmemPages,
+		Swap:     t.SwapPages,
+		PgTables: t.PgtablesBytes / pageSize,
+	}
+	if flag(oomtraceTaskFlagsTASK_PAGES_KB) {
+		// The classic tracepoint's record: kB, shifted down as the kernel
+		// shifted pages up (exact).
+		kbPerPage := pageSize / 1024
+		pages.Anon /= kbPerPage
+		pages.File /= kbPerPage
+		pages.Shmem /= kbPerPage
+	}
+	var unknown Unknown
+	for _, u := range unknownFlags {
+		if flag(u.flag) {
+			unknown |= u.value
+		}
+	}
 	rec := Record{
 		Kind:   kind,
 		BootNs: r.BootNs,
@@ -65,19 +100,15 @@ func DecodeRecord(raw []byte) (Record, error) {
 			UID:         t.Uid,
 			OOMScoreAdj: t.OomScoreAdj,
 			StartTime:   t.StartTime,
-			Pages: Pages{
-				Anon:     t.AnonPages,
-				File:     t.FilePages,
-				Shmem:    t.ShmemPages,
-				Swap:     t.SwapPages,
-				PgTables: t.PgtablesBytes / pageSize,
-			},
+			Pages:       pages,
 			CgroupID:    t.MemcgId,
 			DflCgroupID: t.DflCgroupId,
-			Partial:     t.Flags&uint32(oomtraceTaskFlagsTASK_PARTIAL) != 0,
-			OOMOrigin:   t.Flags&uint32(oomtraceTaskFlagsTASK_OOM_ORIGIN) != 0,
+			Partial:     flag(oomtraceTaskFlagsTASK_PARTIAL),
+			OOMOrigin:   flag(oomtraceTaskFlagsTASK_OOM_ORIGIN),
+			Unknown:     unknown,
 		},
-		Exiting: t.Flags&uint32(oomtraceTaskFlagsTASK_EXITING) != 0,
+		Exiting:   flag(oomtraceTaskFlagsTASK_EXITING),
+		Sigkilled: flag(oomtraceTaskFlagsTASK_OOM_SIGKILLED),
 	}
 	if kind == KindKillEnd {
 		rec.MemcgKills = r.MemcgKills

@@ -57,23 +57,22 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 		spec.Maps["events"].MaxEntries = n
 	}
-	var maps struct {
-		Events  *ebpf.Map `ebpf:"events"`
-		Lost    *ebpf.Map `ebpf:"lost"`
-		Running *ebpf.Map `ebpf:"running"`
-		Bss     *ebpf.Map `ebpf:".bss"`
-	}
-	if err := spec.LoadAndAssign(&maps, nil); err != nil {
+	// Every map of the object, created once and shared by all the programs
+	// (a map left out would be a private copy per program, seen by no other).
+	mapsOnly := spec.Copy()
+	mapsOnly.Programs = nil
+	coll, err := ebpf.NewCollection(mapsOnly)
+	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("creating maps: %w: %w", ErrPermission, err)
 		}
 		return nil, fmt.Errorf("creating maps: %w", err)
 	}
 	t := &Tracer{
-		lost: maps.Lost,
+		lost: coll.Maps["lost"],
 		att: attacher{
 			spec:  spec,
-			maps:  map[string]*ebpf.Map{"events": maps.Events, "lost": maps.Lost, "running": maps.Running, ".bss": maps.Bss},
+			maps:  coll.Maps,
 			hooks: Hooks{Refused: map[string]string{}},
 		},
 	}
@@ -83,7 +82,7 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 	}
 	// The reader exists before any hook fires, so no record is missed.
-	t.reader, err = ringbuf.NewReader(maps.Events)
+	t.reader, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
 		closeMaps()
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
@@ -187,23 +186,35 @@ func (t *Tracer) Close() error {
 	return err
 }
 
-// resolvePartial fills the thread group and comm of a victim known only by
-// its thread id, from /proc while the dying process is still there.
+// resolvePartial fills what the kernel's record lacked of a victim known by
+// its thread id, from /proc while the dying process is still there: its
+// thread group, and its comm and uid unless the record gave them (the
+// classic tracepoint's 2024 fields). When /proc no longer has it, the pid is
+// the thread id: never 0.
 func resolvePartial(task *Task) {
 	task.Pid = task.Tid
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(int(task.Tid)) + "/status")
 	if err != nil {
 		return
 	}
+	fromRecord := task.Comm != ""
 	for _, line := range strings.Split(string(data), "\n") {
 		key, val, _ := strings.Cut(line, ":")
 		val = strings.TrimSpace(val)
 		switch key {
 		case "Name":
-			task.Comm = EscapeComm([]byte(val))
+			if !fromRecord {
+				task.Comm = EscapeComm([]byte(val))
+			}
 		case "Tgid":
 			if n, err := strconv.ParseUint(val, 10, 32); err == nil {
 				task.Pid = uint32(n)
+			}
+		case "Uid":
+			// Real, effective, saved, fs: the kernel reports the real one.
+			real, _, _ := strings.Cut(val, "\t")
+			if n, err := strconv.ParseUint(real, 10, 32); err == nil && !fromRecord {
+				task.UID = uint32(n)
 			}
 		}
 	}

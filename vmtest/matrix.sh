@@ -1,40 +1,90 @@
 #!/usr/bin/env bash
-# Usage: vmtest/matrix.sh TEST_BINARY [KERNEL_SERIES...] 
+# Usage: vmtest/matrix.sh TEST_BINARY [KERNEL...]
 #
-# Runs the integration tests inside qemu on Debian's cloud kernels
-# (default: 6.1 and 6.12), once per attach mode: oom_kill_process() hooked
-# with fentry, with kprobe, and not at all (mark_victim only). Exits non-zero
-# if any run fails. TEST_BINARY is a static `go test -c` build of ./integration.
+# Runs the integration tests inside qemu on Debian's cloud kernels (default:
+# Debian 11's 5.10, Debian 12's 6.1 and 6.12, Debian 13's 6.12; see
+# fetch-kernel.sh), once per attach mode:
+#   fentry      oom_kill_process() hooked with fentry/fexit, mark_victim as the kernel allows
+#   kprobe      oom_kill_process() hooked with kprobe/kretprobe
+#   tp_btf      oom_kill_process() not hooked, mark_victim through tp_btf only
+#   tracepoint  oom_kill_process() not hooked, mark_victim through the classic tracepoint only
+# VMTEST_MODES narrows the modes, VMTEST_RUN the tests (a -test.run pattern),
+# VMTEST_JOBS how many VMs run at once (default: one per two CPUs, at least 1).
+# Each run's console goes to a log, printed whole when the run ends. Exits
+# non-zero if any run fails. TEST_BINARY is a static `go test -c` build of ./integration.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${1:?usage: $0 TEST_BINARY [SERIES...]}
+bin=${1:?usage: $0 TEST_BINARY [KERNEL...]}
 shift
-series=("$@")
-[ ${#series[@]} -gt 0 ] || series=(6.1 6.12)
-modes=(${VMTEST_MODES:-fentry kprobe none})
+kernels=("$@")
+[ ${#kernels[@]} -gt 0 ] || kernels=(5.10 6.1 6.12 6.12-trixie)
+modes=(${VMTEST_MODES:-fentry kprobe tp_btf tracepoint})
 cache=${VMTEST_CACHE:-$here/../.cache/vmtest}
+jobs=${VMTEST_JOBS:-$(( $(nproc) / 2 ))}
+[ "$jobs" -ge 1 ] || jobs=1
 
-declare -a results
-failed=0
-for s in "${series[@]}"; do
-  kernel=$("$here/fetch-kernel.sh" "$s" "$cache")
+# mode -> the hooks the tests force (see integration/tracer_test.go).
+hook_env() {
+  case $1 in
+    fentry|kprobe) echo "--env OOMTRACE_TEST_KILL_HOOK=$1" ;;
+    tp_btf|tracepoint) echo "--env OOMTRACE_TEST_KILL_HOOK=none --env OOMTRACE_TEST_MARK_HOOK=$1" ;;
+    *) echo "vmtest: unknown mode '$1' (want fentry, kprobe, tp_btf or tracepoint)" >&2; return 1 ;;
+  esac
+}
+
+# Fetch every kernel first, one at a time: the runs share the apt cache.
+declare -A vmlinuz
+for k in "${kernels[@]}"; do
+  vmlinuz[$k]=$("$here/fetch-kernel.sh" "$k" "$cache")
+done
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/vmtest-matrix.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
+run_one() { # KERNEL MODE: one VM run; its verdict line goes to $logs/KERNEL-MODE.result
+  local k=$1 mode=$2 name="$1-$2" start=$SECONDS rc verdict
+  set +e
+  # shellcheck disable=SC2046 # hook_env's words are separate options
+  "$here/run.sh" --mem 1024 --timeout 900 --env OOMTRACE_VM=1 $(hook_env "$mode") \
+    "${vmlinuz[$k]}" "$bin" -test.v -test.count=1 ${VMTEST_RUN:+-test.run "$VMTEST_RUN"} \
+    >"$logs/$name.log" 2>&1
+  rc=$?
+  set -e
+  verdict=PASS
+  [ $rc -eq 0 ] || verdict="FAIL (exit $rc)"
+  echo "kernel $k  mode $mode: $verdict in $((SECONDS - start))s" >"$logs/$name.result"
+}
+
+report() { # NAME: print a finished run's log and verdict
+  echo "=== vmtest: $(cat "$logs/$1.result")"
+  cat "$logs/$1.log"
+  echo "=== vmtest: end of $1"
+}
+
+declare -a order running=()
+for k in "${kernels[@]}"; do
   for mode in "${modes[@]}"; do
-    echo "=== vmtest: kernel $s, oom_kill_process hook: $mode"
-    start=$SECONDS
-    set +e
-    "$here/run.sh" --mem 1024 --timeout 900 \
-      --env OOMTRACE_VM=1 --env OOMTRACE_TEST_KILL_HOOK="$mode" \
-      "$kernel" "$bin" -test.v -test.count=1 ${VMTEST_RUN:+-test.run "$VMTEST_RUN"}
-    rc=$?
-    set -e
-    verdict=PASS
-    if [ $rc -ne 0 ]; then verdict="FAIL (exit $rc)"; failed=$((failed + 1)); fi
-    results+=("kernel $s  hook $mode: $verdict in $((SECONDS - start))s")
+    hook_env "$mode" >/dev/null
+    order+=("$k-$mode")
   done
 done
-echo "=== vmtest summary"
-printf '  %s\n' "${results[@]}"
-total=${#results[@]}
+
+start=$SECONDS
+echo "=== vmtest: ${#order[@]} runs, $jobs at a time"
+for name in "${order[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_one "${name%-*}" "${name##*-}" &
+done
+wait || true
+
+failed=0
+for name in "${order[@]}"; do
+  report "$name"
+  grep -q ': PASS in' "$logs/$name.result" || failed=$((failed + 1))
+done
+echo "=== vmtest summary ($((SECONDS - start))s)"
+for name in "${order[@]}"; do echo "  $(cat "$logs/$name.result")"; done
+total=${#order[@]}
 echo "vmtest: $((total - failed)) passed, $failed failed"
 [ $failed -eq 0 ]

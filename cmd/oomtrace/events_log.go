@@ -38,7 +38,9 @@ func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn
 		Str("attach", string(h.Attach())).
 		Dict("hooks", zerolog.Dict().
 			Str("oom_kill_process", orNone(h.Kill)).
-			Str("mark_victim", orNone(h.Mark))).
+			Str("mark_victim", orNone(h.Mark)).
+			Str("mark_victim_layout", orNone(string(h.MarkLayout))).
+			Str("signal_generate", orNone(h.Signal))).
 		Dict("refused", refused).
 		Bool("docker", dockerOn).
 		Str("metrics_addr", metricsAddr)
@@ -79,6 +81,9 @@ func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 		Dict("cgroup", cgroupDict(v, r))
 	if v.Partial {
 		victim.Bool("partial", true)
+	}
+	if v.Unknown != 0 {
+		victim.Strs("unknown", v.Unknown.Names())
 	}
 
 	oom := zerolog.Dict()

@@ -2,8 +2,10 @@
 # sudo's secure_path often lacks Go's directory: fall back to the usual install.
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin
-# Kernel series the VM matrix boots (Debian cloud kernels).
-VM_KERNELS ?= 6.1 6.12
+# Kernels the VM matrix boots (Debian cloud kernels, see vmtest/fetch-kernel.sh):
+# Debian 11's 5.10, Debian 12's 6.1 and 6.12, Debian 13's 6.12, and Debian 12's
+# 6.1 for arm64 (emulated, kprobe mode only).
+VM_KERNELS ?= 5.10 6.1 6.12 6.12-trixie 6.1-arm64
 
 .DEFAULT_GOAL := help
 
@@ -31,6 +33,11 @@ generate: ## rebuild the BPF objects and their Go bindings with clang + bpf2go
 check-generate: generate ## fail if the committed BPF objects differ from a fresh build
 	@test -z "$$(git status --porcelain -- tracer/ bpf/)" || { git status --short -- tracer/ bpf/; echo "committed BPF objects are stale: run make generate and commit"; exit 1; }
 
+.PHONY: build-arm64
+build-arm64: ## cross-build everything for arm64 (the BPF objects are generated for both targets)
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build ./...
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet ./...
+
 .PHONY: vet
 vet: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -49,8 +56,11 @@ test-deploy: ## the deploy/ checks: unit capabilities and syscall filter, image,
 $(BIN)/integration.test: FORCE
 	CGO_ENABLED=0 $(GO) test -c -o $@ ./integration
 
+$(BIN)/integration.test.arm64: FORCE
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -c -o $@ ./integration
+
 .PHONY: vmtest
-vmtest: $(BIN)/integration.test ## the integration tests inside qemu on Debian's 6.1 and 6.12 kernels, each attach mode
+vmtest: $(BIN)/integration.test $(BIN)/integration.test.arm64 ## the integration tests inside qemu on Debian's 5.10, 6.1 and 6.12 kernels, in each of four attach modes
 	vmtest/matrix.sh $(BIN)/integration.test $(VM_KERNELS)
 
 .PHONY: check-leftovers
@@ -59,7 +69,7 @@ check-leftovers: ## fail if a test left a scratch cgroup behind on this machine
 	if [ -n "$$left" ]; then echo "scratch cgroups left behind: $$left"; exit 1; fi
 
 .PHONY: test
-test: deps vet check-generate test-host check-leftovers vmtest ## every test: the README's test command, what CI runs
+test: deps vet build-arm64 check-generate test-host check-leftovers vmtest ## every test: the README's test command, what CI runs
 
 .PHONY: bench
 bench: build ## startup, idle RSS and wake-ups, a storm of 500 OOM kills; writes docs/benchmarks.md

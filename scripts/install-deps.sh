@@ -9,6 +9,7 @@ declare -A need=(
   [llvm-strip]=llvm
   [/usr/include/bpf/bpf_helpers.h]=libbpf-dev
   [qemu-system-x86_64]=qemu-system-x86
+  [qemu-system-aarch64]=qemu-system-arm
   [/bin/busybox]=busybox-static
   [cpio]=cpio
   [readelf]=binutils

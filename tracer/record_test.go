@@ -115,3 +115,43 @@ func TestDecodeMarkHasNoScope(t *testing.T) {
 		t.Errorf("mark decoded as %+v", rec)
 	}
 }
+
+// The classic tracepoint's 2024 fields are kB; the event is in pages.
+func TestDecodeMarkFromTracepointFields(t *testing.T) {
+	kb := pageSize / 1024
+	rec, err := DecodeRecord(encode(t, oomtraceRecord{
+		Kind: uint32(oomtraceRecordKindRECORD_MARK),
+		Task: oomtraceTaskInfo{
+			Tid: 3, AnonPages: 16242 * kb, FilePages: 7 * kb, ShmemPages: 0, PgtablesBytes: 54 * pageSize,
+			Flags: uint32(oomtraceTaskFlagsTASK_PARTIAL | oomtraceTaskFlagsTASK_PAGES_KB | oomtraceTaskFlagsTASK_OOM_SIGKILLED),
+		},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Pages{Anon: 16242, File: 7, PgTables: 54}); rec.Task.Pages != want {
+		t.Errorf("pages %+v, want %+v", rec.Task.Pages, want)
+	}
+	if !rec.Sigkilled || !rec.Task.Partial {
+		t.Errorf("flags lost: %+v", rec)
+	}
+}
+
+// What a kernel's layout kept the BPF side from reading is said, by name.
+func TestDecodeUnknownValues(t *testing.T) {
+	rec, err := DecodeRecord(encode(t, oomtraceRecord{
+		Kind: uint32(oomtraceRecordKindRECORD_MARK),
+		Task: oomtraceTaskInfo{Pid: 3, Tid: 3,
+			Flags: uint32(oomtraceTaskFlagsTASK_PAGES_UNKNOWN | oomtraceTaskFlagsTASK_CGROUP_UNKNOWN)},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Task.Unknown.Names()
+	if len(got) != 2 || got[0] != "pages" || got[1] != "cgroup" {
+		t.Errorf("unknown %v, want [pages cgroup]", got)
+	}
+	if n := Unknown(0).Names(); n == nil || len(n) != 0 {
+		t.Errorf("nothing unknown: %#v, want an empty list", n)
+	}
+}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Usage: vmtest/fetch-kernel.sh KERNEL CACHEDIR
-#   KERNEL: 5.10 | 6.1 | 6.12 | 6.12-trixie
+#   KERNEL: 5.10 | 6.1 | 6.12 | 6.12-trixie | 6.1-arm64
 #     5.10         Debian 11 "bullseye": linux-image-5.10.0-30-cloud-amd64-unsigned (5.10.218),
 #                  pinned: newer 5.10 builds the bullseye-security index lists are gone
 #                  from the archive (404)
 #     6.1          Debian 12 "bookworm": the newest linux-image-6.1.0-N-cloud-amd64-unsigned
 #     6.12         Debian 12 "bookworm": the newest linux-image-6.12.N+deb12-cloud-amd64-unsigned
 #     6.12-trixie  Debian 13 "trixie":   the newest linux-image-6.12.N+deb13-cloud-amd64-unsigned
+#     6.1-arm64    Debian 12 "bookworm": the newest linux-image-6.1.0-N-cloud-arm64-unsigned, with
+#                  busybox-static for arm64 unpacked beside it (CACHEDIR/6.1-arm64/bin/busybox)
 # Resolves the package with apt through a private sources list and state directory
 # under CACHEDIR (the host's apt configuration is neither read for sources nor
 # changed), downloads it, unpacks it (dpkg -x, nothing is installed) under
@@ -19,12 +21,15 @@ die() { echo "fetch-kernel: $*" >&2; exit 1; }
 series=$1
 cache=$2
 
+arch=amd64 extra=
 case $series in
   5.10)        suites="bullseye bullseye-security" re='^linux-image-5\.10\.0-30-cloud-amd64-unsigned$' ;;
   6.1)         suites="bookworm bookworm-security" re='^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' ;;
   6.12)        suites="bookworm bookworm-security" re='^linux-image-6\.12\.[0-9]+\+deb12-cloud-amd64-unsigned$' ;;
   6.12-trixie) suites="trixie trixie-security"     re='^linux-image-6\.12\.[0-9]+\+deb13-cloud-amd64-unsigned$' ;;
-  *) die "unknown kernel '$series' (want 5.10, 6.1, 6.12 or 6.12-trixie)" ;;
+  6.1-arm64)   suites="bookworm bookworm-security" re='^linux-image-6\.1\.0-[0-9]+-cloud-arm64-unsigned$'
+               arch=arm64 extra=busybox-static ;;
+  *) die "unknown kernel '$series' (want 5.10, 6.1, 6.12, 6.12-trixie or 6.1-arm64)" ;;
 esac
 
 mkdir -p "$cache"
@@ -40,7 +45,7 @@ mirror() {
 }
 
 # A private apt: its own sources list, lists and cache for these suites.
-apt_dir=$cache/apt/${suites%% *}
+apt_dir=$cache/apt/${suites%% *}-$arch
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
 m=$(mirror)
 m=${m%/}
@@ -57,7 +62,7 @@ apt_opts=(
   -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
   -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache"
   -o Dir::State::Status=/dev/null -o APT::Sandbox::User=root
-  -o Debug::NoLocking=1 -o APT::Architecture=amd64
+  -o Debug::NoLocking=1 -o APT::Architecture=$arch -o APT::Architectures::=$arch
 )
 apt_private() { "$1" "${apt_opts[@]}" "${@:2}"; }
 
@@ -107,7 +112,7 @@ echo "fetch-kernel: fetching $stamp" >&2
 work=$(mktemp -d "$cache/.fetch-$series.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-download() { (cd "$work" && apt_private apt-get download -q "$pkg=$ver" >&2); }
+download() { (cd "$work" && apt_private apt-get download -q "$pkg=$ver" $extra >&2); }
 if ! download; then
   # Package lists can be stale (the mirror dropped that version): refresh and re-resolve once.
   update
@@ -118,8 +123,7 @@ if ! download; then
   download || die "apt-get download $stamp failed"
 fi
 
-debs=("$work"/*.deb)
-dpkg -x "${debs[0]}" "$work/root"
+for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/root"; done
 echo "$stamp" >"$work/root/.package"
 # Swap in the new tree only once it is complete, so an interrupted run never leaves a
 # half-extracted kernel that a later run would trust.

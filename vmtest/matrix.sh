@@ -2,24 +2,28 @@
 # Usage: vmtest/matrix.sh TEST_BINARY [KERNEL...]
 #
 # Runs the integration tests inside qemu on Debian's cloud kernels (default:
-# Debian 11's 5.10, Debian 12's 6.1 and 6.12, Debian 13's 6.12; see
-# fetch-kernel.sh), once per attach mode:
+# Debian 11's 5.10, Debian 12's 6.1 and 6.12, Debian 13's 6.12, and Debian 12's
+# 6.1 for arm64; see fetch-kernel.sh), once per attach mode:
 #   fentry      oom_kill_process() hooked with fentry/fexit, mark_victim as the kernel allows
 #   kprobe      oom_kill_process() hooked with kprobe/kretprobe
 #   tp_btf      oom_kill_process() not hooked, mark_victim through tp_btf only
 #   tracepoint  oom_kill_process() not hooked, mark_victim through the classic tracepoint only
+# An arm64 kernel runs emulated (several times slower), in kprobe mode only
+# (VMTEST_ARM64_MODES): the mode with the architecture's own code, pt_regs.
 # VMTEST_MODES narrows the modes, VMTEST_RUN the tests (a -test.run pattern),
 # VMTEST_JOBS how many VMs run at once (default: one per two CPUs, at least 1).
 # Each run's console goes to a log, printed whole when the run ends. Exits
-# non-zero if any run fails. TEST_BINARY is a static `go test -c` build of ./integration.
+# non-zero if any run fails. TEST_BINARY is a static `go test -c` build of
+# ./integration; TEST_BINARY.arm64 its arm64 build, for arm64 kernels.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:?usage: $0 TEST_BINARY [KERNEL...]}
 shift
 kernels=("$@")
-[ ${#kernels[@]} -gt 0 ] || kernels=(5.10 6.1 6.12 6.12-trixie)
+[ ${#kernels[@]} -gt 0 ] || kernels=(5.10 6.1 6.12 6.12-trixie 6.1-arm64)
 modes=(${VMTEST_MODES:-fentry kprobe tp_btf tracepoint})
+arm64_modes=(${VMTEST_ARM64_MODES:-kprobe})
 cache=${VMTEST_CACHE:-$here/../.cache/vmtest}
 jobs=${VMTEST_JOBS:-$(( $(nproc) / 2 ))}
 [ "$jobs" -ge 1 ] || jobs=1
@@ -43,11 +47,17 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/vmtest-matrix.XXXXXX")
 trap 'rm -rf "$logs"' EXIT
 
 run_one() { # KERNEL MODE: one VM run; its verdict line goes to $logs/KERNEL-MODE.result
-  local k=$1 mode=$2 name="$1-$2" start=$SECONDS rc verdict
+  local k=$1 mode=$2 name="$1-$2" start=$SECONDS rc verdict binary=$bin tmo=900
+  local -a env=()
+  if [[ $k == *-arm64 ]]; then
+    # The kernel's tree holds busybox for arm64 too (fetch-kernel.sh).
+    binary=$bin.arm64 tmo=1800
+    env=(VMTEST_BUSYBOX="$(dirname "${vmlinuz[$k]}")/../bin/busybox")
+  fi
   set +e
   # shellcheck disable=SC2046 # hook_env's words are separate options
-  "$here/run.sh" --mem 1024 --timeout 900 --env OOMTRACE_VM=1 $(hook_env "$mode") \
-    "${vmlinuz[$k]}" "$bin" -test.v -test.count=1 ${VMTEST_RUN:+-test.run "$VMTEST_RUN"} \
+  env "${env[@]}" "$here/run.sh" --mem 1024 --timeout $tmo --env OOMTRACE_VM=1 $(hook_env "$mode") \
+    "${vmlinuz[$k]}" "$binary" -test.v -test.count=1 ${VMTEST_RUN:+-test.run "$VMTEST_RUN"} \
     >"$logs/$name.log" 2>&1
   rc=$?
   set -e
@@ -62,13 +72,18 @@ report() { # NAME: print a finished run's log and verdict
   echo "=== vmtest: end of $1"
 }
 
-declare -a order running=()
+declare -a order=()
 for k in "${kernels[@]}"; do
-  for mode in "${modes[@]}"; do
+  ms=("${modes[@]}")
+  [[ $k == *-arm64 ]] && ms=("${arm64_modes[@]}")
+  for mode in "${ms[@]}"; do
     hook_env "$mode" >/dev/null
     order+=("$k-$mode")
   done
 done
+# The slow emulated arm64 runs first, so they overlap the others instead of
+# running alone at the end.
+mapfile -t order < <(printf '%s\n' "${order[@]}" | grep -- '-arm64-'; printf '%s\n' "${order[@]}" | grep -v -- '-arm64-')
 
 start=$SECONDS
 echo "=== vmtest: ${#order[@]} runs, $jobs at a time"

@@ -46,6 +46,17 @@ need_static() {
 need_static "$binary"
 need_static "$busybox"   # the dynamic Debian "busybox" package would panic the VM
 
+# The guest's architecture is the test binary's; busybox must match it
+# (VMTEST_BUSYBOX names one of another architecture).
+elf_arch() { readelf -h "$1" | awk -F: '/Machine:/ {gsub(/^ +/, "", $2); print $2}'; }
+arch=$(elf_arch "$binary")
+[ "$(elf_arch "$busybox")" = "$arch" ] || die "$busybox is for $(elf_arch "$busybox"), $binary for $arch (set VMTEST_BUSYBOX)"
+case $arch in
+  *X86-64*) qemu=(qemu-system-x86_64 -cpu max) console=ttyS0 ;;
+  *AArch64*) qemu=(qemu-system-aarch64 -M virt -cpu max) console=ttyAMA0 ;;
+  *) die "no qemu for a $arch guest" ;;
+esac
+
 # POSIX single-quoting ('...' with ' written as '\''): unlike bash's printf %q it never
 # yields $'...', so busybox ash reads it back exactly, newlines and all.
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
@@ -57,7 +68,10 @@ name=$(basename "$binary")
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,oomtrace-test}
 cp "$busybox" "$root/bin/busybox"
 # Applet symlinks at build time (busybox --install needs /proc at boot).
-for applet in $("$busybox" --list-full); do
+# A busybox of another architecture can't run here: the host's, of the same
+# Debian release, names the same applets.
+applets=$("$busybox" --list-full 2>/dev/null || /bin/busybox --list-full)
+for applet in $applets; do
   [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 done
 cp "$binary" "$root/oomtrace-test/$name"
@@ -114,7 +128,8 @@ chmod 755 "$root/init"
 # ("KVM internal error ... emulation failure") and qemu hangs until the timeout.
 # VMTEST_ACCEL=kvm|tcg overrides the guess.
 accel=${VMTEST_ACCEL:-tcg}
-if [ -z "${VMTEST_ACCEL:-}" ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
+if [ -z "${VMTEST_ACCEL:-}" ] && [ "$console" = ttyS0 ] && [ "$(uname -m)" = x86_64 ] &&
+  [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
   accel=kvm
 fi
 
@@ -127,10 +142,10 @@ set +e
 # sed: drop serial CRs (log parsers choke on "PASS\r") and SeaBIOS's terminal escapes
 # (ESC[?7l would leave the user's terminal without line wrap; ESC c, a reset,
 # stands where a newline belongs).
-timeout --foreground -k 10 "$tmo" qemu-system-x86_64 \
-  -accel "$accel" -cpu max -smp 2 -m "$mem" \
+timeout --foreground -k 10 "$tmo" "${qemu[@]}" \
+  -accel "$accel" -smp 2 -m "$mem" \
   -kernel "$kernel" -initrd "$tmp/initrd.gz" \
-  -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" \
+  -append "console=$console rdinit=/init panic=-1 quiet loglevel=3" \
   -nographic -no-reboot -nic none </dev/null \
   | sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
   | tee "$tmp/console.log"

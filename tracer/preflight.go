@@ -6,6 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 )
 
 // Capability bits (linux/capability.h).
@@ -20,6 +23,10 @@ var ErrPermission = errors.New("oomtrace needs root, or CAP_BPF + CAP_PERFMON (C
 
 // ErrNoBTF means the kernel exposes no BTF, so CO-RE cannot relocate the program.
 var ErrNoBTF = errors.New("kernel BTF not found at /sys/kernel/btf/vmlinux: oomtrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.4+)")
+
+// ErrNoRingBuf means the kernel has no BPF ring buffer, which the program
+// streams its records through.
+var ErrNoRingBuf = errors.New("the kernel has no BPF ring buffer map (BPF_MAP_TYPE_RINGBUF, Linux 5.8+): oomtrace needs Linux 5.8 or newer")
 
 // btfPath is a variable so a test can point it elsewhere.
 var btfPath = "/sys/kernel/btf/vmlinux"
@@ -37,6 +44,10 @@ func Preflight() error {
 	}
 	if _, err := os.Stat(btfPath); err != nil {
 		return ErrNoBTF
+	}
+	// Probed, not inferred from the version: a vendor kernel may differ.
+	if err := features.HaveMapType(ebpf.RingBuf); errors.Is(err, ebpf.ErrNotSupported) {
+		return ErrNoRingBuf
 	}
 	return nil
 }

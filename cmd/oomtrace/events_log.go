@@ -82,9 +82,7 @@ func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 	if v.Partial {
 		victim.Bool("partial", true)
 	}
-	if v.Unknown != 0 {
-		victim.Strs("unknown", v.Unknown.Names())
-	}
+	victim.Strs("unknown", v.Unknown.Names())
 
 	oom := zerolog.Dict()
 	score := zerolog.Dict()

@@ -219,3 +219,18 @@ func TestHugeLabelsAreBounded(t *testing.T) {
 		t.Errorf("label value not cut cleanly: %.40q…", v)
 	}
 }
+
+// A value the kernel's layout hid is named, so a 0 is not taken for a measurement.
+func TestKillEventNamesUnknownValues(t *testing.T) {
+	k := sampleKill(false)
+	known := render(t, k, enrich.Result{})
+	if v, _ := lookup(known, "victim.unknown"); v == nil || len(v.([]any)) != 0 {
+		t.Errorf("victim.unknown = %#v with every value known, want []", v)
+	}
+	k.Victim.Unknown = tracer.UnknownPages | tracer.UnknownCgroup
+	m := render(t, k, enrich.Result{})
+	v, _ := lookup(m, "victim.unknown")
+	if got, _ := v.([]any); len(got) != 2 || got[0] != "pages" || got[1] != "cgroup" {
+		t.Errorf("victim.unknown = %#v, want [pages cgroup]", v)
+	}
+}

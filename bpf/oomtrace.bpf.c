@@ -36,6 +36,18 @@ enum record_kind {
 	RECORD_KILL_BEGIN = 1, /* oom_kill_process() entered */
 	RECORD_MARK = 2,       /* mark_victim fired */
 	RECORD_KILL_END = 3,   /* oom_kill_process() returned */
+	/* The OOM killer's SIGKILL to a process it had already marked (the
+	 * memory.oom.group scan kills the chosen victim again): counted by the
+	 * kernel, marked by nobody. Sent only outside a hooked decision, whose
+	 * end record counts such kills itself. */
+	RECORD_REKILL = 4,
+};
+
+/* Where a record's OOM fields (chosen_points ... constraint) come from. */
+enum scope_source {
+	SCOPE_NONE = 0,
+	SCOPE_HOOK = 1,  /* oom_kill_process()'s argument (KILL_BEGIN) */
+	SCOPE_STACK = 2, /* the struct oom_control found on the deciding thread's stack (MARK) */
 };
 
 /* A decision in progress, by the thread running it. */
@@ -43,6 +55,12 @@ struct decision {
 	u64 seq;
 	u64 memcg;                /* oc->memcg, pinned by the kernel for the OOM */
 	u64 memcg_kills;          /* its oom_kill event count at the start */
+	/* Kills the kernel counted in this decision: one per SIGKILL that
+	 * __oom_kill_process() sent (signal_generate); the task_will_free_mem()
+	 * shortcuts send none. */
+	u64 last_mm;              /* the last counted victim's mm and process: */
+	u32 last_tgid;            /* a SIGKILL to another process sharing that mm is not a kill */
+	u32 kills;
 };
 
 enum task_flags {
@@ -66,6 +84,9 @@ enum task_flags {
 	/* The OOM killer's SIGKILL to this task was seen on the marking thread
 	 * just before the mark: a real kill, not a shortcut mark. */
 	TASK_OOM_SIGKILLED = 1 << 7,
+	/* That SIGKILL went to a process already marked: a RECORD_REKILL
+	 * reported the kill, this mark (another of its threads) adds none. */
+	TASK_REKILLED = 1 << 8,
 };
 
 struct task_info {
@@ -100,15 +121,20 @@ struct record {
 	u32 gfp_mask;
 	s32 order;
 	u32 constraint;
+	u32 scope_from;      /* enum scope_source: where the fields above come from */
 	/* KILL_END only: how much the OOM memcg's oom_kill counter grew during
 	 * the decision; 0 for a global OOM. */
 	u32 memcg_kills;
+	/* KILL_END only: the kills the decision's SIGKILLs show; meaningful
+	 * where signal_generate is hooked (userspace attaches it first). */
+	u32 kills;
 };
 
 /* Force the record types into BTF so bpf2go can generate Go twins. */
 const struct record *unused_record __attribute__((unused));
 const enum record_kind *unused_kind __attribute__((unused));
 const enum task_flags *unused_flags __attribute__((unused));
+const enum scope_source *unused_scope __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -131,15 +157,23 @@ struct {
 	__type(value, struct decision);
 } running SEC(".maps");
 
-/* Marking thread id -> the task its last SIGKILL from the kernel
- * (SEND_SIG_PRIV) went to. LRU: kernel SIGKILLs that no mark follows
- * (cgroup.kill, a process sharing the victim's mm) age out by themselves. */
+/* The kernel's last SIGKILL (SEND_SIG_PRIV) sent by a thread. */
+struct kill_signal {
+	u64 task;   /* the target */
+	u32 rekill; /* the target had been marked already */
+	u32 pad;
+};
+
+/* Sending thread id -> its last kernel SIGKILL, for the mark that follows it.
+ * LRU: kernel SIGKILLs that no mark follows (a process sharing the victim's
+ * mm, a pid namespace torn down) age out by themselves. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, u32);
-	__type(value, u64);
+	__type(value, struct kill_signal);
 } kill_signals SEC(".maps");
+
 
 /* Written only under the kernel's oom_lock (decisions never overlap), so a
  * plain increment is exact and needs no atomic fetch, which verifiers before
@@ -209,6 +243,38 @@ static __always_inline void read_mm(struct mm_struct *mm, struct task_info *ti)
 		ti->flags |= TASK_PGTABLES_UNKNOWN;
 }
 
+#define MAX_THREADS_WALKED 64
+
+/* find_lock_task_mm() without the lock: the task's mm, or that of the first
+ * of its threads that still has one (a group leader that exited while its
+ * threads live on has none; the kernel scores and kills through that thread). */
+static __always_inline struct mm_struct *task_mm(struct task_struct *task)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct signal_struct *signal;
+	struct list_head *head, *pos;
+	long off;
+
+	if (mm || !bpf_core_field_exists(task->thread_node) ||
+	    !bpf_core_field_exists(struct signal_struct, thread_head))
+		return mm;
+	signal = BPF_CORE_READ(task, signal);
+	if (!signal)
+		return 0;
+	off = bpf_core_field_offset(struct task_struct, thread_node);
+	head = __builtin_preserve_access_index(&signal->thread_head);
+	pos = BPF_CORE_READ(signal, thread_head.next);
+	for (int i = 0; i < MAX_THREADS_WALKED; i++) {
+		if (!pos || pos == head)
+			break;
+		mm = BPF_CORE_READ((struct task_struct *)((void *)pos - off), mm);
+		if (mm)
+			return mm;
+		pos = BPF_CORE_READ(pos, next);
+	}
+	return 0;
+}
+
 static __always_inline void read_task(struct task_struct *task, struct task_info *ti)
 {
 	struct signal_struct *signal = BPF_CORE_READ(task, signal);
@@ -224,7 +290,7 @@ static __always_inline void read_task(struct task_struct *task, struct task_info
 	ti->uid = BPF_CORE_READ(task, real_cred, uid.val);
 	ti->oom_score_adj = BPF_CORE_READ(signal, oom_score_adj);
 	BPF_CORE_READ_INTO(&ti->comm, task, comm);
-	read_mm(BPF_CORE_READ(task, mm), ti);
+	read_mm(task_mm(task), ti);
 	if (cset) {
 		ti->memcg_id = memcg_cgroup_id(cset);
 		ti->dfl_cgroup_id = cgroup_id(BPF_CORE_READ(cset, dfl_cgrp));
@@ -292,6 +358,7 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 	if (!r)
 		return 0;
 	r->seq = d.seq;
+	r->scope_from = SCOPE_HOOK;
 	r->chosen_points = BPF_CORE_READ(oc, chosen_points);
 	r->totalpages = BPF_CORE_READ(oc, totalpages);
 	r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
@@ -317,6 +384,7 @@ static __always_inline int on_kill_end(void)
 		r->seq = d->seq;
 		if (d->memcg)
 			r->memcg_kills = memcg_oom_kills((struct mem_cgroup *)d->memcg) - d->memcg_kills;
+		r->kills = d->kills;
 		bpf_ringbuf_submit(r, 0);
 	}
 	bpf_map_delete_elem(&running, &tid);
@@ -332,6 +400,137 @@ static __always_inline struct record *mark_record(void)
 	if (r && d)
 		r->seq = d->seq;
 	return r;
+}
+
+/*
+ * Where oom_kill_process() cannot be hooked, the decision is still on the
+ * stack: out_of_memory()'s caller keeps its struct oom_control in its frame,
+ * and __oom_kill_process() marks the victim from below it, on the same
+ * thread. At a mark that this thread's SIGKILL preceded, the stack is scanned
+ * for a word equal to the victim (or its group leader, the task oc->chosen
+ * names), and each candidate is taken for oc->chosen only if the struct
+ * around it is a plausible oom_control: constraint in the enum, order and
+ * totalpages in range, and a memcg that is NULL (global) or the victim's own
+ * or an ancestor.
+ */
+#define STACK_CHUNK_WORDS 64 /* 512 bytes per read */
+#define STACK_CHUNKS 32      /* 16 KiB: THREAD_SIZE on x86-64 and arm64 */
+#define STACK_CANDIDATES 4
+#define MEMCG_DEPTH 16
+
+/* The scan's working memory. The candidates live here, not in registers:
+ * the verifier does not track map memory, so a match does not fork its state
+ * for the rest of the loop (2048 words would otherwise exceed its limit). */
+struct stack_scan {
+	u64 w[STACK_CHUNK_WORDS];
+	u32 cand[STACK_CANDIDATES]; /* word index of each match, a ring */
+	u32 n;                      /* matches so far */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct stack_scan);
+} stack_buf SEC(".maps");
+
+/* The victim's memory cgroup as a mem_cgroup pointer, or 0. */
+static __always_inline struct cgroup_subsys_state *task_memcg_css(struct task_struct *task)
+{
+	struct cgroup_subsys_state *css = 0;
+	struct css_set *cset;
+	int id;
+
+	if (!bpf_core_field_exists(task->cgroups) ||
+	    !bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return 0;
+	id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	if (id < 0 || id >= 16)
+		return 0;
+	cset = BPF_CORE_READ(task, cgroups);
+	if (!cset)
+		return 0;
+	bpf_probe_read_kernel(&css, sizeof(css), __builtin_preserve_access_index(&cset->subsys[0]) + id);
+	return css;
+}
+
+/* Whether memcg is the css's mem_cgroup or one of its ancestors'. */
+static __always_inline bool memcg_on_chain(u64 memcg, struct cgroup_subsys_state *css)
+{
+	long off = bpf_core_field_offset(struct mem_cgroup, css);
+
+	for (int i = 0; i < MEMCG_DEPTH && css; i++) {
+		if ((u64)css - off == memcg)
+			return true;
+		css = BPF_CORE_READ(css, parent);
+	}
+	return false;
+}
+
+static __always_inline bool plausible_oc(struct oom_control *oc, struct cgroup_subsys_state *css)
+{
+	u64 memcg = (u64)BPF_CORE_READ(oc, memcg);
+	u32 constraint = BPF_CORE_READ(oc, constraint);
+	int order = BPF_CORE_READ(oc, order);
+	u64 totalpages = BPF_CORE_READ(oc, totalpages);
+
+	if (order < -1 || order > 16 || totalpages == 0 || totalpages > (1ULL << 40))
+		return false;
+	if (memcg)
+		return constraint == CONSTRAINT_MEMCG && memcg_on_chain(memcg, css);
+	return constraint <= CONSTRAINT_MEMORY_POLICY;
+}
+
+static __always_inline void scope_from_stack(struct record *r, struct task_struct *task)
+{
+	struct task_struct *current = (void *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	long off = bpf_core_field_offset(struct oom_control, chosen);
+	u32 n, zero = 0;
+	struct stack_scan *buf = bpf_map_lookup_elem(&stack_buf, &zero);
+	struct cgroup_subsys_state *css;
+	void *stack;
+
+	if (!buf || !bpf_core_field_exists(current->stack))
+		return;
+	stack = BPF_CORE_READ(current, stack);
+	if (!stack)
+		return;
+	buf->n = 0;
+	for (u32 c = 0; c < STACK_CHUNKS; c++) {
+		if (bpf_probe_read_kernel(buf->w, sizeof(buf->w), stack + c * sizeof(buf->w)))
+			continue;
+		for (u32 i = 0; i < STACK_CHUNK_WORDS; i++) {
+			u64 w = buf->w[i];
+			if (w == (u64)task || w == (u64)leader) {
+				buf->cand[buf->n & (STACK_CANDIDATES - 1)] = c * STACK_CHUNK_WORDS + i;
+				buf->n++;
+			}
+		}
+	}
+	n = buf->n;
+	css = task_memcg_css(task);
+	/* Newest (highest, so outermost frame) first: what lies below the
+	 * current frame is stale. */
+	for (u32 k = 0; k < STACK_CANDIDATES; k++) {
+		struct oom_control *oc;
+
+		if (k >= n)
+			break;
+		oc = stack + (u64)buf->cand[(n - 1 - k) & (STACK_CANDIDATES - 1)] * 8 - off;
+		if (!plausible_oc(oc, css))
+			continue;
+		r->scope_from = SCOPE_STACK;
+		r->chosen_points = BPF_CORE_READ(oc, chosen_points);
+		r->totalpages = BPF_CORE_READ(oc, totalpages);
+		r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
+		r->order = BPF_CORE_READ(oc, order);
+		r->constraint = BPF_CORE_READ(oc, constraint);
+		struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
+		if (memcg && bpf_core_field_exists(memcg->css))
+			r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
+		return;
+	}
 }
 
 SEC("fentry/oom_kill_process")
@@ -358,16 +557,45 @@ int BPF_KRETPROBE(kretprobe_oom_kill_process)
 	return on_kill_end();
 }
 
+/* The kernel SIGKILL this thread sent last, if it went to the marked task
+ * (the task, or its thread id for the layouts that give only that): flags
+ * the mark as a real kill and returns the task. Consumed: the signal belongs
+ * to the mark that follows it, no later one. */
+static __always_inline struct task_struct *sigkilled(struct task_struct *task, u32 tid, u32 *flags)
+{
+	u32 cur = (u32)bpf_get_current_pid_tgid();
+	struct kill_signal *ks = bpf_map_lookup_elem(&kill_signals, &cur);
+	struct task_struct *target;
+
+	if (!ks)
+		return 0;
+	target = (void *)ks->task;
+	if (task ? target == task : BPF_CORE_READ(target, pid) == tid) {
+		*flags |= TASK_OOM_SIGKILLED;
+		if (ks->rekill)
+			*flags |= TASK_REKILLED;
+	} else {
+		target = 0;
+	}
+	bpf_map_delete_elem(&kill_signals, &cur);
+	return target;
+}
+
 /* mark_victim since the 2024 change: TP_PROTO(struct task_struct *, uid_t).
  * Userspace loads this program only where BTF shows that prototype. */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(tp_btf_mark_victim, struct task_struct *task)
 {
 	struct record *r = mark_record();
+	u32 flags = 0;
 
 	if (!r)
 		return 0;
+	sigkilled(task, 0, &flags);
 	read_task(task, &r->task);
+	r->task.flags |= flags;
+	if (!r->seq && (flags & TASK_OOM_SIGKILLED) && !(flags & TASK_REKILLED))
+		scope_from_stack(r, task);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
@@ -377,20 +605,9 @@ int BPF_PROG(tp_btf_mark_victim, struct task_struct *task)
  * sent just before marking. NULL otherwise. */
 static __always_inline struct task_struct *marked_task(u32 tid, u32 *flags)
 {
-	u32 cur = (u32)bpf_get_current_pid_tgid();
-	u64 *sent = bpf_map_lookup_elem(&kill_signals, &cur);
-	struct task_struct *task = 0;
+	struct task_struct *task = sigkilled(0, tid, flags);
 
-	if (sent) {
-		struct task_struct *target = (void *)*sent;
-		if (BPF_CORE_READ(target, pid) == tid) {
-			task = target;
-			*flags |= TASK_OOM_SIGKILLED;
-		}
-		/* The signal belongs to the mark that follows it, no later one. */
-		bpf_map_delete_elem(&kill_signals, &cur);
-	}
-	if (!task && tid == cur)
+	if (!task && tid == (u32)bpf_get_current_pid_tgid())
 		task = (void *)bpf_get_current_task();
 	return task;
 }
@@ -404,6 +621,8 @@ static __always_inline void fill_mark(struct record *r, u32 tid)
 
 	if (task) {
 		read_task(task, &r->task);
+		if (!r->seq && (flags & TASK_OOM_SIGKILLED) && !(flags & TASK_REKILLED))
+			scope_from_stack(r, task);
 	} else {
 		r->task.tid = tid;
 		flags |= TASK_PARTIAL;
@@ -461,16 +680,49 @@ int tracepoint_mark_victim(struct trace_event_raw_mark_victim *ctx)
 #define SEND_SIG_PRIV ((struct kernel_siginfo *)1)
 
 /* Every signal the kernel generates passes here: stay cheap, keep only the
- * kernel's own SIGKILLs, the kind __oom_kill_process() sends. */
+ * kernel's own SIGKILLs, the kind __oom_kill_process() sends (it counts the
+ * kill, sends SIGKILL, then marks the victim, all on the same thread). */
 SEC("tp_btf/signal_generate")
 int BPF_PROG(tp_btf_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task)
 {
 	u32 cur;
-	u64 target = (u64)task;
+	struct kill_signal ks = { .task = (u64)task };
+	struct decision *d;
+	struct signal_struct *signal;
 
 	if (sig != SIGKILL || info != SEND_SIG_PRIV)
 		return 0;
 	cur = (u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&kill_signals, &cur, &target, BPF_ANY);
+	signal = BPF_CORE_READ(task, signal);
+	if (bpf_core_field_exists(signal->oom_mm) && BPF_CORE_READ(signal, oom_mm))
+		ks.rekill = 1;
+	d = bpf_map_lookup_elem(&running, &cur);
+	if (d) {
+		/* Inside a hooked decision every such SIGKILL is the OOM
+		 * killer's: a kill, except to the other processes that share
+		 * the victim's mm (killed too, but neither counted nor marked). */
+		u64 mm = (u64)BPF_CORE_READ(task, mm);
+		u32 tgid = BPF_CORE_READ(task, tgid);
+
+		if (d->kills && mm == d->last_mm && tgid != d->last_tgid)
+			return 0;
+		d->kills++;
+		d->last_mm = mm;
+		d->last_tgid = tgid;
+	} else if (ks.rekill) {
+		/* No decision framing: a kernel SIGKILL to an OOM victim is a
+		 * re-kill by the OOM killer, unless the sender is exiting (a pid
+		 * namespace's init, tearing the namespace down). */
+		struct task_struct *current = (void *)bpf_get_current_task();
+		struct record *r;
+
+		if (BPF_CORE_READ(current, flags) & PF_EXITING) {
+			ks.rekill = 0;
+		} else if ((r = reserve(RECORD_REKILL))) {
+			read_task(task, &r->task);
+			bpf_ringbuf_submit(r, 0);
+		}
+	}
+	bpf_map_update_elem(&kill_signals, &cur, &ks, BPF_ANY);
 	return 0;
 }

@@ -79,6 +79,7 @@ struct cgroup {
 
 struct cgroup_subsys_state {
 	struct cgroup *cgroup;
+	struct cgroup_subsys_state *parent;
 } __pai;
 
 struct css_set {
@@ -108,7 +109,14 @@ struct cred {
 	kuid_t uid;
 } __pai;
 
+struct list_head {
+	struct list_head *next;
+	struct list_head *prev;
+};
+
 struct signal_struct {
+	struct list_head thread_head;
+	void *oom_mm;        /* set when a task of the process is first marked */
 	int nr_threads;
 	unsigned int flags;
 	short oom_score_adj;
@@ -126,6 +134,8 @@ struct task_struct {
 	char comm[16];
 	struct signal_struct *signal;
 	struct css_set *cgroups;
+	struct list_head thread_node;
+	void *stack;         /* the kernel stack, THREAD_SIZE bytes */
 } __pai;
 
 enum oom_constraint {
@@ -136,6 +146,8 @@ enum oom_constraint {
 };
 
 struct oom_control {
+	void *zonelist;
+	void *nodemask;
 	struct mem_cgroup *memcg;
 	gfp_t gfp_mask;
 	int order;

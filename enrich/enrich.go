@@ -105,6 +105,7 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		fail("node", nodeErr)
 	}
 	global := k.Scope != nil && k.Scope.Constraint == tracer.ConstraintNone
+	notMemcg := k.Scope != nil && k.Scope.Constraint != tracer.ConstraintMemcg
 	if global {
 		r.Node = &nodeCtx
 	}
@@ -118,7 +119,7 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 			r.Docker = &info
 		}
 	}
-	e.score(k, &r, nodeCtx, global)
+	e.score(k, &r, nodeCtx, global, notMemcg)
 	return r
 }
 
@@ -153,7 +154,7 @@ func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
 	}
 }
 
-func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global bool) {
+func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMemcg bool) {
 	v := k.Victim
 	in := badness.Inputs{
 		RSS: v.Pages.RSS(), Swap: v.Pages.Swap, PgTables: v.Pages.PgTables,
@@ -178,9 +179,10 @@ func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global bool) 
 	check := badness.Verify(badness.Decision{
 		Inputs:             in,
 		KernelScore:        *k.KernelScore,
-		Global:             global,
+		NotMemcg:           notMemcg,
 		VictimIsTrigger:    k.Trigger.Pid == v.Pid,
 		KillAllocatingTask: n.OOMKillAllocatingTask,
+		CountersAtKill:     k.ScopeFrom == tracer.ScopeFromStack,
 	})
 	r.Score = &check
 	if !check.Match {
@@ -195,6 +197,7 @@ func (e *Enricher) memcgTotalPages(r *Result, n node.Context) *uint64 {
 		return nil
 	}
 	var swap int64 = -1 // no swap limit
+	swappiness := n.Swappiness
 	for _, m := range r.Limits.Chain {
 		if m.Path != r.Hit.Path {
 			continue
@@ -205,11 +208,14 @@ func (e *Enricher) memcgTotalPages(r *Result, n node.Context) *uint64 {
 		case m.MemSwLimit != nil: // v1: memory + swap
 			swap = *m.MemSwLimit - *r.Hit.Limit
 		}
+		if m.Swappiness != nil { // v1: the memcg's own
+			swappiness = int(*m.Swappiness)
+		}
 	}
 	if swap >= 0 {
 		swap /= int64(e.pageSize)
 	}
-	want := badness.ExpectedTotalPages(uint64(*r.Hit.Limit)/e.pageSize, swap, n.SwapTotalBytes/e.pageSize)
+	want := badness.ExpectedTotalPages(uint64(*r.Hit.Limit)/e.pageSize, swap, n.SwapTotalBytes/e.pageSize, swappiness)
 	return &want
 }
 

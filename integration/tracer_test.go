@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 	"github.com/oomtrace/oomtrace/tracer"
 )
@@ -315,14 +316,25 @@ func checkScope(t *testing.T, k tracer.Kill, h tracer.Hooks, cg *oomtest.Cgroup)
 	if k.Attach != h.Attach() {
 		t.Errorf("event attach %q, tracer attached %q", k.Attach, h.Attach())
 	}
-	if h.Kill == "" {
+	switch {
+	case h.Kill != "":
+		if k.ScopeFrom != tracer.ScopeFromHook {
+			t.Errorf("hooked event's scope from %q", k.ScopeFrom)
+		}
+	case h.Signal != "":
+		// The decision read from the deciding thread's stack: the same
+		// checks as the hooked modes' must hold.
+		if k.ScopeFrom != tracer.ScopeFromStack {
+			t.Errorf("mark_victim-only event's scope from %q, want the stack", k.ScopeFrom)
+		}
+	default:
 		if k.Scope != nil || k.KernelScore != nil {
-			t.Errorf("mark_victim-only event has scope %+v score %v", k.Scope, k.KernelScore)
+			t.Errorf("mark_victim-only event without the signal hook has scope %+v score %v", k.Scope, k.KernelScore)
 		}
 		return
 	}
 	if k.Scope == nil || k.KernelScore == nil {
-		t.Fatalf("hooked event without scope or score")
+		t.Fatalf("event without scope or score (from %q)", k.ScopeFrom)
 	}
 	s := *k.Scope
 	if cg != nil {
@@ -343,8 +355,14 @@ func checkScope(t *testing.T, k tracer.Kill, h tracer.Hooks, cg *oomtest.Cgroup)
 	// oom_badness(): rss + swap + page tables + adj * totalpages / 1000.
 	v := k.Victim
 	want := int64(v.Pages.RSS()+v.Pages.Swap+v.Pages.PgTables) + int64(v.OOMScoreAdj)*int64(s.TotalPages/1000)
-	if *k.KernelScore != want {
-		t.Errorf("kernel score %d, recomputed from captured counters %d (%+v adj %d)", *k.KernelScore, want, v.Pages, v.OOMScoreAdj)
+	// Read at the mark (the stack), the counters may have moved by a few
+	// pages since the kernel scored the victim (badness.DriftTolerance).
+	tolerance := int64(0)
+	if k.ScopeFrom == tracer.ScopeFromStack {
+		tolerance = badness.DriftTolerance(*k.KernelScore)
+	}
+	if d := *k.KernelScore - want; d < -tolerance || d > tolerance {
+		t.Errorf("kernel score %d, recomputed from captured counters %d (%+v adj %d, tolerance %d)", *k.KernelScore, want, v.Pages, v.OOMScoreAdj, tolerance)
 	}
 }
 

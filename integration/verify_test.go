@@ -6,6 +6,7 @@ package integration
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/oomtrace/oomtrace/enrich/badness"
@@ -18,8 +19,10 @@ func verifyOptions() verify.Options {
 	return verify.Options{Tracer: tracer.Config{
 		KillHook: tracer.KillHook(os.Getenv("OOMTRACE_TEST_KILL_HOOK")),
 		MarkHook: tracer.MarkHook(os.Getenv("OOMTRACE_TEST_MARK_HOOK")),
-	}}
+	}, GlobalOOM: inVM()} // a global OOM only in the disposable test VM
 }
+
+func inVM() bool { return os.Getenv("OOMTRACE_VM") == "1" }
 
 func TestVerifySuite(t *testing.T) {
 	oomtest.RequireRoot(t)
@@ -28,12 +31,15 @@ func TestVerifySuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooked := os.Getenv("OOMTRACE_TEST_KILL_HOOK") == "fentry" || os.Getenv("OOMTRACE_TEST_KILL_HOOK") == "kprobe"
-	// Where the machine allows a scenario, it must run, not be excused.
+	// Where the machine allows a scenario, it must run, not be excused. The
+	// kernel's score is known in every mode: from oom_kill_process() where
+	// it is hooked, from its struct oom_control on the stack where not.
 	mustApply := map[string]bool{
-		"adj_minus_1000_never_chosen": oomtest.CanLowerOOMScoreAdj(),
-		"oom_group_kills_all_as_one":  h.V2,
-		"kernel_score_equals_model":   hooked,
+		"adj_minus_1000_never_chosen":         oomtest.CanLowerOOMScoreAdj(),
+		"oom_group_kills_all_as_one":          h.V2,
+		"kernel_score_equals_model":           true,
+		"core_dumping_victim_counted":         corePatternIsRelative(t),
+		"global_oom_group_kills_victim_twice": inVM() && h.V2,
 	}
 	seen := 0
 	for _, r := range results {
@@ -46,9 +52,20 @@ func TestVerifySuite(t *testing.T) {
 			t.Errorf("%s is %s on a machine that allows it", r.Scenario, r.Verdict)
 		}
 	}
-	if seen != 8 {
-		t.Errorf("%d results, want 8", seen)
+	if seen != 10 {
+		t.Errorf("%d results, want 10", seen)
 	}
+}
+
+// corePatternIsRelative: cores land in the dumping process's directory,
+// which verify's core-dump scenario needs.
+func corePatternIsRelative(t *testing.T) bool {
+	data, err := os.ReadFile("/proc/sys/kernel/core_pattern")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strings.TrimSpace(string(data))
+	return !strings.HasPrefix(p, "|") && !strings.Contains(p, "/")
 }
 
 // A model that gets the choice backwards must fail the suite.

@@ -26,6 +26,7 @@ func newFixture(t *testing.T, v2 bool, ramMiB, swapMiB int) *fixture {
 	dir := t.TempDir()
 	f := &fixture{t: t, src: Source{Hierarchy: cgroups.Hierarchy{Root: filepath.Join(dir, "memory"), V2: v2}, ProcRoot: filepath.Join(dir, "proc")}}
 	f.write(filepath.Join(f.src.ProcRoot, "meminfo"), fmt.Sprintf("MemTotal: %d kB\nMemFree: 1 kB\nSwapTotal: %d kB\n", ramMiB*1024, swapMiB*1024))
+	f.write(filepath.Join(f.src.ProcRoot, "sys/vm/swappiness"), "60\n")
 	if v2 {
 		f.write(filepath.Join(f.src.Hierarchy.Root, "cgroup.procs"), "")
 		f.write(filepath.Join(f.src.Hierarchy.Root, "memory.stat"), "anon 0\n")
@@ -69,6 +70,7 @@ func (f *fixture) cgroup(path string, limit, usage, inactiveFile int64, pids ...
 		lim = "9223372036854771712"
 	}
 	f.write(filepath.Join(dir, "memory.limit_in_bytes"), lim+"\n")
+	f.write(filepath.Join(dir, "memory.swappiness"), "60\n")
 	f.write(filepath.Join(dir, "memory.usage_in_bytes"), fmt.Sprintln(usage))
 	f.write(filepath.Join(dir, "memory.stat"), fmt.Sprintf("cache 0\ninactive_file 0\ntotal_inactive_file %d\n", inactiveFile))
 }

@@ -214,14 +214,22 @@ func (s Source) workingSet(r *reader, n node) (int64, error) {
 }
 
 // totalPages is mem_cgroup_get_max() of cgroup h: its limit plus the swap it
-// may use, capped by the machine's swap. (The kernel adds no swap when the
-// cgroup's swappiness is 0; not modelled.)
+// may use, capped by the machine's swap, where its swappiness allows swap.
 func (s Source) totalPages(r *reader, h node, m machine) (uint64, error) {
 	limit := uint64(h.limit) / pageSize
 	if m.swapPages == 0 {
 		return limit, nil // no swap to allow: spare the read
 	}
 	l := s.layout()
+	swappiness := m.swappiness // v2: vm.swappiness
+	if !s.Hierarchy.V2 {
+		// v1: the memcg's own (the root's file shows vm.swappiness).
+		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/memory.swappiness")
+		if err != nil {
+			return 0, err
+		}
+		swappiness = int(v)
+	}
 	sw, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+l.swapLimit)
 	if err != nil {
 		return 0, err
@@ -232,10 +240,13 @@ func (s Source) totalPages(r *reader, h node, m machine) (uint64, error) {
 	if sw >= 0 {
 		sw /= int64(pageSize)
 	}
-	return badness.ExpectedTotalPages(limit, sw, m.swapPages), nil
+	return badness.ExpectedTotalPages(limit, sw, m.swapPages, swappiness), nil
 }
 
-type machine struct{ pages, swapPages uint64 }
+type machine struct {
+	pages, swapPages uint64
+	swappiness       int // vm.swappiness
+}
 
 func (s Source) machine() (machine, error) {
 	c, err := nodectx.Read(s.ProcRoot)
@@ -243,7 +254,7 @@ func (s Source) machine() (machine, error) {
 		return machine{}, fmt.Errorf("reading RAM and swap: %w", err)
 	}
 	// Otherwise err is about sysctls, which are not needed here.
-	return machine{c.MachinePages(pageSize), c.SwapTotalBytes / pageSize}, nil
+	return machine{c.MachinePages(pageSize), c.SwapTotalBytes / pageSize, c.Swappiness}, nil
 }
 
 func opt64(v int64) *int64 {

@@ -2,6 +2,7 @@ package rank
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -165,6 +166,15 @@ func TestRankSwapAllowance(t *testing.T) {
 		}
 		if got := row(t, s, "/small").TotalPages; got != (64+4)*mib/pageSize {
 			t.Errorf("v2=%v: 4 MiB of swap gives totalpages %d, want %d", v2, got, (64+4)*mib/pageSize)
+		}
+		// Swappiness 0 (v2: vm.swappiness; v1: the memcg's own) adds no swap.
+		if v2 {
+			f.write(filepath.Join(f.src.ProcRoot, "sys/vm/swappiness"), "0\n")
+		} else {
+			f.write(filepath.Join(f.src.dir("/capped"), "memory.swappiness"), "0\n")
+		}
+		if got := row(t, f.snapshot(0), "/capped").TotalPages; got != 64*mib/pageSize {
+			t.Errorf("v2=%v: swappiness 0 gives totalpages %d, want the limit alone %d", v2, got, 64*mib/pageSize)
 		}
 	}
 }

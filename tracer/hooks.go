@@ -39,8 +39,9 @@ type Hooks struct {
 	// MarkLayout is what the attached mark_victim hook gives, as the
 	// kernel's BTF describes it (see MarkLayout).
 	MarkLayout MarkLayout
-	// Signal is "tp_btf" when signal:signal_generate is hooked to reach the
-	// marked task where the mark gives only its id; "" otherwise.
+	// Signal is "tp_btf" when signal:signal_generate is hooked: the OOM
+	// killer's SIGKILLs tell real kills from marks without one, and reach
+	// the marked task where the mark gives only its id. "" otherwise.
 	Signal  string
 	Refused map[string]string // hook -> why it could not be used
 }
@@ -188,13 +189,12 @@ func (a *attacher) attachTracepoint() error {
 	return nil
 }
 
-// attachSignal hooks signal:signal_generate where the mark hook names the
-// victim by id alone, so the BPF side can read the task the OOM killer's
-// SIGKILL went to. Best effort: without it such marks come out partial.
+// attachSignal hooks signal:signal_generate, before the OOM hooks so that
+// no decision begins unseen by it. The OOM killer's SIGKILLs then count each
+// decision's kills exactly and let the BPF side read a victim that a mark
+// names by id alone. Best effort: without it the join falls back to the
+// victim's exit flags and the marks' process identity.
 func (a *attacher) attachSignal() {
-	if a.hooks.Mark == "" || a.hooks.MarkLayout == MarkLayoutTask {
-		return
-	}
 	err := func() error {
 		prog, err := a.loadProgram("tp_btf_signal_generate")
 		if err != nil {
@@ -267,7 +267,6 @@ func (a *attacher) attachMark(mode MarkHook) error {
 			continue
 		}
 		a.hooks.Mark = name
-		a.attachSignal()
 		return nil
 	}
 	return fmt.Errorf("no OOM hook could attach: oom:mark_victim refused (%v)", a.hooks.Refused)

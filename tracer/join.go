@@ -7,7 +7,7 @@ type JoinStats struct {
 	Decisions      uint64 // oom_kill_process() calls seen
 	Kills          uint64 // processes killed (victims plus group members)
 	ShortcutMarks  uint64 // mark_victim without a new kill (dying threads, repeats)
-	SkippedExiting uint64 // decisions whose victim was already exiting: the kernel killed nothing
+	SkippedExiting uint64 // decisions that killed nothing (the victim was already exiting)
 	OrphanEnds     uint64 // decision ends whose beginning was lost
 	Flushed        uint64 // decisions closed by a timeout or a newer decision, their end lost
 }
@@ -17,22 +17,35 @@ type JoinStats struct {
 // With oom_kill_process() hooked, a decision is framed by its begin and end
 // records; the marks inside it (same decision number) are the processes it
 // killed, and a mark outside any decision is a dying thread marked by the
-// task_will_free_mem(current) shortcut: no kill. Without the hook, a mark is a
-// kill the first time a process (pid + start time) is marked, a shortcut after.
+// task_will_free_mem(current) shortcut: no kill.
+//
+// What the kernel counted is decided by what it did, where signal_generate
+// is hooked (Signals): __oom_kill_process() counts a kill, sends SIGKILL and
+// marks the victim; no shortcut sends the signal. So a hooked decision killed
+// as many processes as its end record's SIGKILL count, whatever flags the
+// victim had at entry (a core-dumping victim is "exiting" yet killed), and
+// without the hook a mark is a kill exactly when its SIGKILL preceded it.
+// Where the signal is not hooked, the fallback is the victim's exit flags at
+// entry and, without oom_kill_process(), a kill the first time a process
+// (pid + start time) is marked.
 //
 // A Joiner is not safe for concurrent use; the reader feeds it from one goroutine.
 type Joiner struct {
 	attach Attach
-	emit   func(Kill)
-	wall   func(bootNs uint64) time.Time
-	open   []*decision // in begin order; the kernel runs one at a time, so rarely >1
-	seen   processSet
-	Stats  JoinStats
+	// Signals: signal_generate is hooked, attached before anything else.
+	Signals bool
+	emit    func(Kill)
+	wall    func(bootNs uint64) time.Time
+	open    []*decision // in begin order; the kernel runs one at a time, so rarely >1
+	seen    processSet
+	Stats   JoinStats
 }
 
 type decision struct {
 	begin   Record
-	counted uint32 // from the end record
+	counted uint32 // from the end record: the OOM memcg's oom_kill growth
+	killed  uint32 // from the end record: kills its SIGKILLs show
+	ended   bool   // the end record arrived
 	group   []Process
 	starts  []uint64 // start time of each group member, for the seen set
 }
@@ -54,7 +67,7 @@ func (j *Joiner) Feed(r Record) {
 		for i, d := range j.open {
 			if d.begin.Seq == r.Seq {
 				j.open = append(j.open[:i], j.open[i+1:]...)
-				d.counted = r.MemcgKills
+				d.counted, d.killed, d.ended = r.MemcgKills, r.Kills, true
 				j.finish(d)
 				return
 			}
@@ -62,25 +75,17 @@ func (j *Joiner) Feed(r Record) {
 		j.Stats.OrphanEnds++
 	case KindMark:
 		j.mark(r)
+	case KindRekill:
+		j.rekill(r)
 	}
 }
 
-func (j *Joiner) mark(r Record) {
-	if r.Seq != 0 {
-		for _, d := range j.open {
-			if d.begin.Seq == r.Seq {
-				d.add(r.Task)
-				return
-			}
-		}
-		// The decision's begin record was lost: judge the mark on its own.
-	} else if j.attach != AttachMarkVictimOnly {
-		// oom_kill_process() is hooked and this thread ran none: no kill.
-		j.Stats.ShortcutMarks++
-		return
-	}
-	if !j.seen.add(r.Task.Pid, r.Task.StartTime) {
-		j.Stats.ShortcutMarks++
+// rekill is the OOM killer's SIGKILL to a process it had marked already,
+// seen outside any hooked decision: memory.oom.group's scan kills the chosen
+// victim again, and the kernel counts it again. Hooked decisions count these
+// in their end record, so there it is some other path's SIGKILL.
+func (j *Joiner) rekill(r Record) {
+	if j.attach != AttachMarkVictimOnly {
 		return
 	}
 	j.Stats.Kills++
@@ -90,12 +95,57 @@ func (j *Joiner) mark(r Record) {
 		Attach:  AttachMarkVictimOnly,
 		Victim:  r.Task,
 		Trigger: r.Trigger,
+		Repeat:  true,
 	})
+}
+
+func (j *Joiner) mark(r Record) {
+	if r.Seq != 0 {
+		for _, d := range j.open {
+			if d.begin.Seq == r.Seq {
+				d.add(r, j.Signals)
+				return
+			}
+		}
+		// The decision's begin record was lost: judge the mark on its own.
+	} else if j.attach != AttachMarkVictimOnly {
+		// oom_kill_process() is hooked and this thread ran none: no kill.
+		j.Stats.ShortcutMarks++
+		return
+	}
+	if j.Signals {
+		// A kill exactly when the OOM killer's SIGKILL preceded the
+		// mark; a re-killed process's kill came as its own record.
+		if !r.Sigkilled || r.Rekilled {
+			j.Stats.ShortcutMarks++
+			return
+		}
+	} else if !j.seen.add(r.Task.Pid, r.Task.StartTime) {
+		j.Stats.ShortcutMarks++
+		return
+	}
+	j.Stats.Kills++
+	k := Kill{
+		Time:    j.wall(r.BootNs),
+		BootNs:  r.BootNs,
+		Attach:  AttachMarkVictimOnly,
+		Victim:  r.Task,
+		Trigger: r.Trigger,
+	}
+	if r.ScopeFrom == ScopeFromStack {
+		scope, score := r.Scope, r.KernelScore
+		k.Scope, k.KernelScore, k.ScopeFrom = &scope, &score, ScopeFromStack
+	}
+	j.emit(k)
 }
 
 // add records a process marked inside the decision. The victim itself and
 // repeated marks of one process (one per thread) are not group members.
-func (d *decision) add(t Task) {
+func (d *decision) add(r Record, signals bool) {
+	t := r.Task
+	if signals && !r.Sigkilled {
+		return // marked without being killed: task_will_free_mem(victim)
+	}
 	if t.Pid == d.begin.Task.Pid {
 		return
 	}
@@ -110,8 +160,10 @@ func (d *decision) add(t Task) {
 
 func (j *Joiner) finish(d *decision) {
 	b := d.begin
-	if b.Exiting {
-		// task_will_free_mem(victim): marked, reaped, but not killed or counted.
+	signalCount := j.Signals && d.ended
+	if (signalCount && d.killed == 0) || (!signalCount && b.Exiting) {
+		// task_will_free_mem(victim): marked, reaped, but not killed or
+		// counted (or find_lock_task_mm() found no thread with an mm).
 		j.Stats.SkippedExiting++
 		return
 	}
@@ -128,20 +180,40 @@ func (j *Joiner) finish(d *decision) {
 		Trigger:      b.Trigger,
 		Scope:        &scope,
 		KernelScore:  &score,
+		ScopeFrom:    ScopeFromHook,
 		Group:        d.group,
 		MemcgCounted: int(d.counted),
+	}
+	if signalCount {
+		k.SignalCounted = int(d.killed)
 	}
 	j.Stats.Kills += uint64(k.Kills())
 	j.emit(k)
 }
 
+// beganAt is the boot time of open decision seq's begin record, 0 if none.
+func (j *Joiner) beganAt(seq uint64) uint64 {
+	for _, d := range j.open {
+		if d.begin.Seq == seq {
+			return d.begin.BootNs
+		}
+	}
+	return 0
+}
+
 // Pending reports whether a decision is waiting for its end record.
 func (j *Joiner) Pending() bool { return len(j.open) > 0 }
 
-// FlushOlder closes decisions that began before bootNs: their end record was
-// lost (ring buffer full) or never comes (a kretprobe that missed).
-func (j *Joiner) FlushOlder(bootNs uint64) {
-	j.flush(func(d *decision) bool { return d.begin.BootNs < bootNs })
+// FlushLeft closes the decisions that began before bootNs and whose thread
+// has left oom_kill_process() (inside reports it still there): their end
+// record was lost (ring buffer full) or never comes (a kretprobe that
+// missed). A decision still running is never closed, however long it takes:
+// one of a large memory.oom.group prints a line per member on a console
+// that may hold the CPU a millisecond or two each.
+func (j *Joiner) FlushLeft(bootNs uint64, inside func(tid uint32, seq uint64) bool) {
+	j.flush(func(d *decision) bool {
+		return d.begin.BootNs < bootNs && !inside(d.begin.Trigger.Tid, d.begin.Seq)
+	})
 }
 
 // FlushAll closes every open decision, at shutdown.

@@ -205,17 +205,113 @@ func TestJoinLostRecords(t *testing.T) {
 		t.Errorf("stats %+v", j.Stats)
 	}
 
-	// An end lost with nothing after it: the timeout closes it.
+	// An end lost with nothing after it: closed once its thread has left
+	// oom_kill_process(), never while it is still inside.
 	var out []Kill
 	j = NewJoiner(AttachFentry, func(k Kill) { out = append(out, k) })
 	j.Feed(begin(9, trigger, hog, 9))
-	j.FlushOlder(0)
+	left := func(uint32, uint64) bool { return false }
+	inside := func(tid uint32, seq uint64) bool { return tid == trigger.Tid && seq == 9 }
+	j.FlushLeft(0, left)
 	if len(out) != 0 || !j.Pending() {
 		t.Fatal("flushed a decision younger than the cut-off")
 	}
-	j.FlushOlder(^uint64(0))
+	j.FlushLeft(^uint64(0), inside)
+	if len(out) != 0 || !j.Pending() {
+		t.Fatal("flushed a decision whose thread is still inside oom_kill_process()")
+	}
+	j.FlushLeft(^uint64(0), left)
 	if len(out) != 1 || j.Pending() {
-		t.Fatalf("timeout did not close the decision: %+v", out)
+		t.Fatalf("a decision whose thread left was not closed: %+v", out)
+	}
+}
+
+func sigkilledMark(seq uint64, current Process, victim Task) Record {
+	r := mark(seq, current, victim)
+	r.Sigkilled = true
+	return r
+}
+
+func endKilled(seq uint64, memcg, killed uint32) Record {
+	return Record{Kind: KindKillEnd, Seq: seq, MemcgKills: memcg, Kills: killed}
+}
+
+func runSignals(attach Attach, recs []Record) ([]Kill, *Joiner) {
+	var kills []Kill
+	j := NewJoiner(attach, func(k Kill) { kills = append(kills, k) })
+	j.Signals = true
+	j.wall = func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
+	for _, r := range recs {
+		j.Feed(r)
+	}
+	return kills, j
+}
+
+// With signal_generate hooked, a decision killed what its SIGKILLs say,
+// whatever the victim's flags at entry.
+func TestSignalCountedDecisions(t *testing.T) {
+	dumping := begin(1, trigger, hog, 9)
+	dumping.Exiting = true // SIGNAL_GROUP_EXIT while it dumps core: yet killed
+	shortcut := begin(2, other.Process, other, 9)
+	shortcut.Exiting = true
+	recs := (&seqBuilder{}).
+		add(dumping).
+		add(sigkilledMark(1, trigger, hog)).
+		add(endKilled(1, 1, 1)).
+		add(shortcut).
+		add(mark(2, other.Process, other)). // task_will_free_mem(victim): marked, no SIGKILL
+		add(endKilled(2, 0, 0)).recs
+	kills, j := runSignals(AttachFentry, recs)
+	if len(kills) != 1 || kills[0].Victim.Pid != hog.Pid || kills[0].Kills() != 1 {
+		t.Fatalf("got %+v, want the core-dumping victim's one kill", kills)
+	}
+	if j.Stats.SkippedExiting != 1 || j.Stats.Kills != 1 {
+		t.Errorf("stats %+v", j.Stats)
+	}
+}
+
+// A global OOM's group kill: the scan kills (and the kernel counts) the chosen
+// victim again; marks say 5 processes, the SIGKILLs 6 kills.
+func TestSignalCountedGlobalGroup(t *testing.T) {
+	b := (&seqBuilder{}).add(Record{Kind: KindKillBegin, Seq: 4, Trigger: trigger, Task: hog})
+	b.add(sigkilledMark(4, trigger, hog))
+	for i := uint32(1); i <= 4; i++ {
+		b.add(sigkilledMark(4, trigger, task(500+i, 500+i, 9, "member")))
+	}
+	b.add(endKilled(4, 0, 6)) // no memcg count: a global OOM
+	kills, _ := runSignals(AttachKprobe, b.recs)
+	if len(kills) != 1 || len(kills[0].Group) != 4 || kills[0].Kills() != 6 {
+		t.Fatalf("got %+v, want one event of 6 kills with 4 group members", kills)
+	}
+}
+
+// mark_victim mode with signal_generate: a mark is a kill exactly when the
+// OOM killer's SIGKILL preceded it; a re-kill comes as its own record.
+func TestSignalCountedMarks(t *testing.T) {
+	reused := task(100, 100, 5, "hog") // same pid and start: a reused pid read partially
+	reused.StartTime = 0
+	rekill := Record{Kind: KindRekill, Trigger: trigger, Task: hog}
+	rekilledMark := sigkilledMark(0, trigger, hogT3)
+	rekilledMark.Rekilled = true
+	recs := (&seqBuilder{}).
+		add(sigkilledMark(0, trigger, hog)).
+		add(mark(0, hogT2.Process, hogT2)). // a dying thread, task_will_free_mem(current)
+		add(rekill).                        // the group scan kills it again
+		add(rekilledMark).                  // ...marking another of its threads
+		add(sigkilledMark(0, trigger, reused)).recs
+	kills, j := runSignals(AttachMarkVictimOnly, recs)
+	if len(kills) != 3 {
+		t.Fatalf("got %d events, want 3 (kill, re-kill, kill of the reused pid): %+v", len(kills), kills)
+	}
+	if kills[0].Repeat || !kills[1].Repeat || kills[2].Repeat {
+		t.Errorf("repeat flags %v %v %v, want false true false", kills[0].Repeat, kills[1].Repeat, kills[2].Repeat)
+	}
+	if j.Stats.ShortcutMarks != 2 || j.Stats.Kills != 3 {
+		t.Errorf("stats %+v", j.Stats)
+	}
+	// Hooked, a re-kill outside a decision is some other path's SIGKILL.
+	if kills, _ := runSignals(AttachFentry, []Record{rekill}); len(kills) != 0 {
+		t.Errorf("hooked mode took a re-kill outside a decision for a kill: %+v", kills)
 	}
 }
 

@@ -27,8 +27,11 @@ type Kill struct {
 	Victim  Task
 	Trigger Process // the task whose allocation ran into the OOM
 
-	// Scope is nil when oom_kill_process() was not hooked.
+	// Scope is nil when the decision could not be read: oom_kill_process()
+	// not hooked, and its struct oom_control not found on the stack.
 	Scope *Scope
+	// ScopeFrom says where Scope and KernelScore come from; "" when nil.
+	ScopeFrom ScopeFrom
 	// KernelScore is oc->chosen_points, the kernel's oom_badness() of the
 	// victim; nil when oom_kill_process() was not hooked.
 	KernelScore *int64
@@ -36,6 +39,16 @@ type Kill struct {
 	// Group lists the other processes killed by the same decision
 	// (memory.oom.group); empty for an ordinary kill.
 	Group []Process
+
+	// SignalCounted is the decision's kills as its SIGKILLs show them
+	// (signal_generate hooked): exactly the kernel's count, re-kills of a
+	// group's victim included. 0 when unknown.
+	SignalCounted int
+
+	// Repeat is set, in mark_victim mode, on the kill of a process the OOM
+	// killer had killed before: memory.oom.group's scan kills the chosen
+	// victim again, and the kernel counts both.
+	Repeat bool
 
 	// MemcgCounted is how much the OOM memcg's own oom_kill counter grew
 	// during the decision (0 when unknown: a global OOM, mark_victim mode).
@@ -46,9 +59,15 @@ type Kill struct {
 }
 
 // Kills is the number of kills the kernel counted for this decision: the
+// count its SIGKILLs show where signal_generate is hooked; otherwise the
 // victim plus the group, or the memcg's own count when that is higher (a
 // group kill's re-kills are counted by the kernel but marked by nobody).
-func (k *Kill) Kills() int { return max(1+len(k.Group), k.MemcgCounted) }
+func (k *Kill) Kills() int {
+	if k.SignalCounted > 0 {
+		return k.SignalCounted
+	}
+	return max(1+len(k.Group), k.MemcgCounted)
+}
 
 // Process identifies a task.
 type Process struct {
@@ -117,6 +136,18 @@ type Pages struct {
 
 // RSS is what get_mm_rss() returns: anon + file + shmem.
 func (p Pages) RSS() uint64 { return p.Anon + p.File + p.Shmem }
+
+// ScopeFrom is where a kill's decision (Scope, KernelScore) was read.
+type ScopeFrom string
+
+const (
+	// ScopeFromHook: oom_kill_process()'s own argument, at its entry.
+	ScopeFromHook ScopeFrom = "oom_kill_process"
+	// ScopeFromStack: mark_victim-only mode; the struct oom_control found
+	// on the deciding thread's kernel stack at the mark, by the victim's
+	// task pointer (oc->chosen), and checked to be plausible.
+	ScopeFromStack ScopeFrom = "stack"
+)
 
 // Scope is the OOM decision: why and where memory ran out.
 type Scope struct {

@@ -18,6 +18,16 @@ type oomtraceDecision struct {
 	Seq        uint64
 	Memcg      uint64
 	MemcgKills uint64
+	LastMm     uint64
+	LastTgid   uint32
+	Kills      uint32
+}
+
+type oomtraceKillSignal struct {
+	_      structs.HostLayout
+	Task   uint64
+	Rekill uint32
+	Pad    uint32
 }
 
 type oomtraceRecord struct {
@@ -36,7 +46,9 @@ type oomtraceRecord struct {
 	GfpMask      uint32
 	Order        int32
 	Constraint   uint32
+	ScopeFrom    uint32
 	MemcgKills   uint32
+	Kills        uint32
 }
 
 type oomtraceRecordKind uint32
@@ -45,7 +57,24 @@ const (
 	oomtraceRecordKindRECORD_KILL_BEGIN oomtraceRecordKind = 1
 	oomtraceRecordKindRECORD_MARK       oomtraceRecordKind = 2
 	oomtraceRecordKindRECORD_KILL_END   oomtraceRecordKind = 3
+	oomtraceRecordKindRECORD_REKILL     oomtraceRecordKind = 4
 )
+
+type oomtraceScopeSource uint32
+
+const (
+	oomtraceScopeSourceSCOPE_NONE  oomtraceScopeSource = 0
+	oomtraceScopeSourceSCOPE_HOOK  oomtraceScopeSource = 1
+	oomtraceScopeSourceSCOPE_STACK oomtraceScopeSource = 2
+)
+
+type oomtraceStackScan struct {
+	_    structs.HostLayout
+	W    [64]uint64
+	Cand [4]uint32
+	N    uint32
+	_    [4]byte
+}
 
 type oomtraceTaskFlags uint32
 
@@ -58,6 +87,7 @@ const (
 	oomtraceTaskFlagsTASK_CGROUP_UNKNOWN   oomtraceTaskFlags = 32
 	oomtraceTaskFlagsTASK_PAGES_KB         oomtraceTaskFlags = 64
 	oomtraceTaskFlagsTASK_OOM_SIGKILLED    oomtraceTaskFlags = 128
+	oomtraceTaskFlagsTASK_REKILLED         oomtraceTaskFlags = 256
 )
 
 type oomtraceTaskInfo struct {
@@ -87,6 +117,7 @@ const (
 	oomtraceMapKillSignals              = "kill_signals"
 	oomtraceMapLost                     = "lost"
 	oomtraceMapRunning                  = "running"
+	oomtraceMapStackBuf                 = "stack_buf"
 	oomtraceProgFentryOomKillProcess    = "fentry_oom_kill_process"
 	oomtraceProgFexitOomKillProcess     = "fexit_oom_kill_process"
 	oomtraceProgKprobeOomKillProcess    = "kprobe_oom_kill_process"
@@ -99,6 +130,7 @@ const (
 	oomtraceVarUnusedFlags              = "unused_flags"
 	oomtraceVarUnusedKind               = "unused_kind"
 	oomtraceVarUnusedRecord             = "unused_record"
+	oomtraceVarUnusedScope              = "unused_scope"
 )
 
 // loadOomtrace returns the embedded CollectionSpec for oomtrace.
@@ -161,6 +193,7 @@ type oomtraceMapSpecs struct {
 	KillSignals *ebpf.MapSpec `ebpf:"kill_signals"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	Running     *ebpf.MapSpec `ebpf:"running"`
+	StackBuf    *ebpf.MapSpec `ebpf:"stack_buf"`
 }
 
 // oomtraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -171,6 +204,7 @@ type oomtraceVariableSpecs struct {
 	UnusedFlags  *ebpf.VariableSpec `ebpf:"unused_flags"`
 	UnusedKind   *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedScope  *ebpf.VariableSpec `ebpf:"unused_scope"`
 }
 
 // oomtraceObjects contains all objects after they have been loaded into the kernel.
@@ -197,6 +231,7 @@ type oomtraceMaps struct {
 	KillSignals *ebpf.Map `ebpf:"kill_signals"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	Running     *ebpf.Map `ebpf:"running"`
+	StackBuf    *ebpf.Map `ebpf:"stack_buf"`
 }
 
 func (m *oomtraceMaps) Close() error {
@@ -205,6 +240,7 @@ func (m *oomtraceMaps) Close() error {
 		m.KillSignals,
 		m.Lost,
 		m.Running,
+		m.StackBuf,
 	)
 }
 
@@ -216,6 +252,7 @@ type oomtraceVariables struct {
 	UnusedFlags  *ebpf.Variable `ebpf:"unused_flags"`
 	UnusedKind   *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
+	UnusedScope  *ebpf.Variable `ebpf:"unused_scope"`
 }
 
 // oomtracePrograms contains all programs after they have been loaded into the kernel.

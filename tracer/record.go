@@ -13,6 +13,7 @@ const (
 	KindKillBegin = RecordKind(oomtraceRecordKindRECORD_KILL_BEGIN)
 	KindMark      = RecordKind(oomtraceRecordKindRECORD_MARK)
 	KindKillEnd   = RecordKind(oomtraceRecordKindRECORD_KILL_END)
+	KindRekill    = RecordKind(oomtraceRecordKindRECORD_REKILL)
 )
 
 // Record is one ring buffer record, decoded. The join turns records into Kills.
@@ -26,13 +27,20 @@ type Record struct {
 	// Sigkilled: on a mark, the OOM killer's SIGKILL to this task was seen
 	// just before, on the same thread (only where signal_generate is hooked).
 	Sigkilled bool
+	// Rekilled: that SIGKILL went to a process already marked, whose
+	// KindRekill record reported the kill; this mark adds none.
+	Rekilled bool
 
-	// KindKillBegin only.
+	// KindKillBegin, and a KindMark whose decision was found on the
+	// deciding thread's stack; ScopeFrom says which ("" for neither).
 	Scope       Scope
 	KernelScore int64
+	ScopeFrom   ScopeFrom
 	// KindKillEnd only: growth of the OOM memcg's oom_kill counter during
-	// the decision (0 for a global OOM).
+	// the decision (0 for a global OOM), and the kills its SIGKILLs show
+	// (meaningful where signal_generate is hooked).
 	MemcgKills uint32
+	Kills      uint32
 }
 
 var pageSize = uint64(os.Getpagesize())
@@ -60,7 +68,7 @@ func DecodeRecord(raw []byte) (Record, error) {
 		return Record{}, fmt.Errorf("decoding record: %w", err)
 	}
 	kind := RecordKind(r.Kind)
-	if kind < KindKillBegin || kind > KindKillEnd {
+	if kind < KindKillBegin || kind > KindRekill {
 		return Record{}, fmt.Errorf("decoding record: unknown kind %d", r.Kind)
 	}
 	t := r.Task
@@ -109,11 +117,19 @@ func DecodeRecord(raw []byte) (Record, error) {
 		},
 		Exiting:   flag(oomtraceTaskFlagsTASK_EXITING),
 		Sigkilled: flag(oomtraceTaskFlagsTASK_OOM_SIGKILLED),
+		Rekilled:  flag(oomtraceTaskFlagsTASK_REKILLED),
 	}
 	if kind == KindKillEnd {
 		rec.MemcgKills = r.MemcgKills
+		rec.Kills = r.Kills
 	}
-	if kind == KindKillBegin {
+	switch r.ScopeFrom {
+	case uint32(oomtraceScopeSourceSCOPE_HOOK):
+		rec.ScopeFrom = ScopeFromHook
+	case uint32(oomtraceScopeSourceSCOPE_STACK):
+		rec.ScopeFrom = ScopeFromStack
+	}
+	if rec.ScopeFrom != "" {
 		rec.KernelScore = r.ChosenPoints
 		rec.Scope = Scope{
 			Constraint: Constraint(r.Constraint),

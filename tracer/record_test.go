@@ -45,6 +45,7 @@ func TestDecodeRecord(t *testing.T) {
 		GfpMask:      0xcc0,
 		Order:        0,
 		Constraint:   3,
+		ScopeFrom:    uint32(oomtraceScopeSourceSCOPE_HOOK),
 	}
 	copy(raw.TriggerComm[:], "trigger")
 	raw.Task = oomtraceTaskInfo{
@@ -77,6 +78,7 @@ func TestDecodeRecord(t *testing.T) {
 		Exiting:     true,
 		KernelScore: 16680,
 		Scope:       Scope{Constraint: ConstraintMemcg, TotalPages: 16384, MemcgID: 4242, GFPMask: 0xcc0},
+		ScopeFrom:   ScopeFromHook,
 	}
 	if rec != want {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", rec, want)
@@ -153,5 +155,29 @@ func TestDecodeUnknownValues(t *testing.T) {
 	}
 	if n := Unknown(0).Names(); n == nil || len(n) != 0 {
 		t.Errorf("nothing unknown: %#v, want an empty list", n)
+	}
+}
+
+// A mark whose decision was found on the stack carries it; the join puts it
+// on the kill.
+func TestMarkWithScopeFromStack(t *testing.T) {
+	raw := oomtraceRecord{
+		Kind: uint32(oomtraceRecordKindRECORD_MARK), ChosenPoints: 16680, Totalpages: 16384, OomMemcgId: 9,
+		Constraint: 3, ScopeFrom: uint32(oomtraceScopeSourceSCOPE_STACK),
+		Task: oomtraceTaskInfo{Pid: 5, Tid: 5, StartTime: 1, Flags: uint32(oomtraceTaskFlagsTASK_OOM_SIGKILLED)},
+	}
+	rec, err := DecodeRecord(encode(t, raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ScopeFrom != ScopeFromStack || rec.KernelScore != 16680 || rec.Scope.MemcgID != 9 {
+		t.Fatalf("decoded %+v", rec)
+	}
+	var got []Kill
+	j := NewJoiner(AttachMarkVictimOnly, func(k Kill) { got = append(got, k) })
+	j.Signals = true
+	j.Feed(rec)
+	if len(got) != 1 || got[0].Scope == nil || *got[0].KernelScore != 16680 || got[0].ScopeFrom != ScopeFromStack {
+		t.Fatalf("kill %+v", got)
 	}
 }

@@ -34,9 +34,14 @@ type Tracer struct {
 	joiner *Joiner
 }
 
-// endGrace is how long a decision may wait for its end record before it is
-// closed without it. The end follows the begin within microseconds.
-const endGrace = 200 * time.Millisecond
+// endCheck is how often a decision waiting for its end record checks that
+// its thread is still inside oom_kill_process(); it is closed without its end
+// only once the thread has left (the end record was lost), or after
+// stuckDecision, when the running entry can only be a kretprobe's miss.
+const (
+	endCheck      = 200 * time.Millisecond
+	stuckDecision = time.Minute
+)
 
 // Open loads the program and attaches the hooks. On error nothing stays attached.
 func Open(cfg Config) (*Tracer, error) {
@@ -96,10 +101,12 @@ func Open(cfg Config) (*Tracer, error) {
 		return nil, err
 	}
 	t.joiner = NewJoiner(t.att.hooks.Attach(), nil)
+	t.joiner.Signals = t.att.hooks.Signal != ""
 	return t, nil
 }
 
 func (t *Tracer) attach(cfg Config) error {
+	t.att.attachSignal()
 	if err := t.att.attachKill(cfg.KillHook); err != nil {
 		return err
 	}
@@ -145,7 +152,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 	for {
 		// Wake up only while a decision waits for its end: no idle wake-ups.
 		if t.joiner.Pending() {
-			t.reader.SetDeadline(time.Now().Add(endGrace))
+			t.reader.SetDeadline(time.Now().Add(endCheck))
 		} else {
 			t.reader.SetDeadline(time.Time{})
 		}
@@ -155,7 +162,10 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 			t.joiner.FlushAll()
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			t.joiner.FlushOlder(BootNow() - uint64(endGrace))
+			now := BootNow()
+			t.joiner.FlushLeft(now-uint64(endCheck), func(tid uint32, seq uint64) bool {
+				return t.insideDecision(tid, seq, now)
+			})
 			continue
 		case err != nil:
 			onError(fmt.Errorf("reading the ring buffer: %w", err))
@@ -171,6 +181,22 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 		}
 		t.joiner.Feed(rec)
 	}
+}
+
+// insideDecision reports whether thread tid is still inside the decision
+// seq (the BPF side's running map), unless that has lasted so long that the
+// entry must be a kretprobe's missed return: then it is dropped.
+func (t *Tracer) insideDecision(tid uint32, seq uint64, now uint64) bool {
+	running := t.att.maps["running"]
+	var d oomtraceDecision
+	if err := running.Lookup(tid, &d); err != nil || d.Seq != seq {
+		return false
+	}
+	if now-t.joiner.beganAt(seq) < uint64(stuckDecision) {
+		return true
+	}
+	_ = running.Delete(tid)
+	return false
 }
 
 // Close detaches every hook and frees the program. Run must have returned.

@@ -25,6 +25,7 @@ type session struct {
 	model     Model
 	enricher  *enrich.Enricher
 	hooks     tracer.Hooks
+	globalOOM bool // Options.GlobalOOM
 	seq       int
 	cleanups  []func()
 	mu        sync.Mutex

@@ -83,7 +83,9 @@ for k in "${kernels[@]}"; do
 done
 # The slow emulated arm64 runs first, so they overlap the others instead of
 # running alone at the end.
-mapfile -t order < <(printf '%s\n' "${order[@]}" | grep -- '-arm64-'; printf '%s\n' "${order[@]}" | grep -v -- '-arm64-')
+mapfile -t order < <(printf '%s\n' "${order[@]}" | grep -- '-arm64-' || true
+  printf '%s\n' "${order[@]}" | grep -v -- '-arm64-' || true)
+[ ${#order[@]} -gt 0 ] || { echo "vmtest: no runs (kernels: ${kernels[*]}, modes: ${modes[*]})" >&2; exit 1; }
 
 start=$SECONDS
 echo "=== vmtest: ${#order[@]} runs, $jobs at a time"

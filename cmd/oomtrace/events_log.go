@@ -87,13 +87,15 @@ func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 	oom := zerolog.Dict()
 	score := zerolog.Dict()
 	if s := k.Scope; s != nil {
-		oom.Str("constraint", s.Constraint.String()).
+		oom.Str("source", string(k.ScopeFrom)).
+			Str("constraint", s.Constraint.String()).
 			Uint64("totalpages", s.TotalPages).
 			Dict("memcg", memcgDict(s.MemcgID, r.Hit)).
 			Uint32("gfp_mask", s.GFPMask).
 			Int32("order", s.Order)
 	} else {
-		oom.Interface("constraint", nil).
+		oom.Interface("source", nil).
+			Interface("constraint", nil).
 			Interface("totalpages", nil).
 			Dict("memcg", memcgDict(0, r.Hit).Interface("id", nil)).
 			Interface("gfp_mask", nil).
@@ -134,6 +136,7 @@ func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 		Dict("score", score).
 		Array("group", group).
 		Int("kills", k.Kills()).
+		Bool("repeat", k.Repeat).
 		Dict("container", containerDict(r)).
 		Dict("k8s", k8sDict(r.Container)).
 		Dict("enrich_errors", errorsDict(r.Errors))

@@ -42,6 +42,7 @@ func sampleKill(hooked bool) tracer.Kill {
 		k.Attach = tracer.AttachFentry
 		k.Scope = &tracer.Scope{Constraint: tracer.ConstraintMemcg, TotalPages: 16384, MemcgID: 77, GFPMask: 0xcc0}
 		k.KernelScore = &score
+		k.ScopeFrom = tracer.ScopeFromHook
 		k.Group = []tracer.Process{{Pid: 200, Tid: 200, Comm: "other"}}
 	}
 	return k
@@ -156,7 +157,7 @@ func TestKillEventHasEveryDocumentedField(t *testing.T) {
 			t.Errorf("mark_victim event lacks documented field %s", field)
 		}
 	}
-	for _, nullable := range []string{"oom.constraint", "oom.totalpages", "oom.memcg.id", "score.kernel",
+	for _, nullable := range []string{"oom.source", "oom.constraint", "oom.totalpages", "oom.memcg.id", "score.kernel",
 		"score.match", "victim.cgroup.path", "container.name", "k8s.pod_uid"} {
 		if v, _ := lookup(markOnly, nullable); v != nil {
 			t.Errorf("mark_victim event: %s = %v, want null", nullable, v)
@@ -174,6 +175,7 @@ func TestKillEventValues(t *testing.T) {
 		"victim.comm":                         `\xff"\\}\x0a{`,
 		"victim.pages.pgtables":               5.0,
 		"oom.constraint":                      "memcg",
+		"oom.source":                          "oom_kill_process",
 		"oom.totalpages":                      16384.0,
 		"score.kernel":                        8207.0,
 		"group[].pid":                         200.0,

@@ -21,12 +21,13 @@ func verifyMain(args []string, stdout io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the results as one JSON document")
 	only := fs.String("only", "", "comma-separated scenario names to run (default: all)")
 	killHook := fs.String("kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
+	globalOOM := fs.Bool("global-oom", false, "also run the scenarios that run the whole machine out of memory (the kernel may kill any process: only on a disposable machine)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := verify.Options{Tracer: tracer.Config{KillHook: tracer.KillHook(*killHook)}}
+	opts := verify.Options{Tracer: tracer.Config{KillHook: tracer.KillHook(*killHook)}, GlobalOOM: *globalOOM}
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}

@@ -56,7 +56,7 @@ func TestVerify(t *testing.T) {
 	}{
 		{"kernel agrees", Decision{Inputs: base, KernelScore: 16680}, true, ""},
 		{"kernel disagrees", Decision{Inputs: base, KernelScore: 16000}, false, ""},
-		{"allocating task killed unscored", Decision{Inputs: base, KernelScore: 0, Global: true, KillAllocatingTask: true, VictimIsTrigger: true}, true, "oom_kill_allocating_task"},
+		{"allocating task killed unscored", Decision{Inputs: base, KernelScore: 0, NotMemcg: true, KillAllocatingTask: true, VictimIsTrigger: true}, true, "oom_kill_allocating_task"},
 		{"sysctl set but memcg OOM scores", Decision{Inputs: base, KernelScore: 0, KillAllocatingTask: true, VictimIsTrigger: true}, false, ""},
 		{"origin", Decision{Inputs: Inputs{RSS: 1, OOMOrigin: true}, KernelScore: Origin}, true, "oom_task_origin"},
 	} {
@@ -67,17 +67,44 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// Counters read at the kill (mark_victim mode) may have moved a few pages
+// since the kernel scored them: within the tolerance that is a match, said
+// so; beyond it, a mismatch still.
+func TestCountersReadAtKill(t *testing.T) {
+	in := Inputs{RSS: 18000, PgTables: 40, TotalPages: 16384}
+	near := Verify(Decision{Inputs: in, KernelScore: Score(in) - 6, CountersAtKill: true})
+	if !near.Match || near.Reason != "counters_read_at_kill" {
+		t.Errorf("6 pages of drift: %+v", near)
+	}
+	if exact := Verify(Decision{Inputs: in, KernelScore: Score(in), CountersAtKill: true}); !exact.Match || exact.Reason != "" {
+		t.Errorf("no drift: %+v", exact)
+	}
+	if far := Verify(Decision{Inputs: in, KernelScore: Score(in) - 1000, CountersAtKill: true}); far.Match {
+		t.Errorf("1000 points off matched: %+v", far)
+	}
+	if hooked := Verify(Decision{Inputs: in, KernelScore: Score(in) - 6}); hooked.Match {
+		t.Errorf("read at oom_kill_process(), 6 points off matched: %+v", hooked)
+	}
+}
+
+func TestExpectedTotalPagesSwappinessZero(t *testing.T) {
+	// mem_cgroup_get_max() adds swap only where swappiness is not 0.
+	if got := ExpectedTotalPages(16384, -1, 500, 0); got != 16384 {
+		t.Errorf("swappiness 0: %d, want the limit alone", got)
+	}
+}
+
 func TestExpectedTotalPages(t *testing.T) {
-	if got := ExpectedTotalPages(16384, -1, 0); got != 16384 {
+	if got := ExpectedTotalPages(16384, -1, 0, 60); got != 16384 {
 		t.Errorf("no swap: %d", got)
 	}
-	if got := ExpectedTotalPages(16384, 1000, 500); got != 16884 {
+	if got := ExpectedTotalPages(16384, 1000, 500, 60); got != 16884 {
 		t.Errorf("machine swap caps: %d", got)
 	}
-	if got := ExpectedTotalPages(16384, 100, 500); got != 16484 {
+	if got := ExpectedTotalPages(16384, 100, 500, 60); got != 16484 {
 		t.Errorf("swap limit caps: %d", got)
 	}
-	if got := ExpectedTotalPages(16384, -1, 500); got != 16884 {
+	if got := ExpectedTotalPages(16384, -1, 500, 60); got != 16884 {
 		t.Errorf("unlimited swap: %d", got)
 	}
 }

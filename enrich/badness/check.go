@@ -6,11 +6,27 @@ import "fmt"
 type Decision struct {
 	Inputs
 	KernelScore int64 // oc->chosen_points
-	Global      bool  // constraint none: not a memcg, cpuset or mempolicy OOM
+	// NotMemcg: any OOM but a memcg's (constraint none, cpuset or
+	// mempolicy), the ones vm.oom_kill_allocating_task applies to.
+	NotMemcg bool
 	// VictimIsTrigger: the chosen task is the one whose allocation failed.
 	VictimIsTrigger bool
 	// KillAllocatingTask is the vm.oom_kill_allocating_task sysctl at the kill.
 	KillAllocatingTask bool
+	// CountersAtKill: the counters were read when the victim was marked,
+	// not when oom_kill_process() began (mark_victim mode, the decision
+	// found on the stack). The kernel scored the victim before it printed
+	// its report; a victim whose other threads ran meanwhile (faulting in
+	// pages, or, before 6.2, syncing their cached counter updates) has
+	// moved by a few pages.
+	CountersAtKill bool
+}
+
+// DriftTolerance is how far, in points, counters read at the kill may stand
+// from those the kernel scored: 64 pages (a thread's cache of counter
+// updates before 6.2) or 1% of the score, whichever is more.
+func DriftTolerance(kernelScore int64) int64 {
+	return max(64, kernelScore/100)
 }
 
 // Check is the verdict on one kill.
@@ -29,7 +45,7 @@ func Verify(d Decision) Check {
 	c := Check{Recomputed: Score(d.Inputs)}
 	c.Expected = c.Recomputed
 	switch {
-	case d.Global && d.KillAllocatingTask && d.VictimIsTrigger && d.OOMScoreAdj != AdjMin && d.KernelScore == 0:
+	case d.NotMemcg && d.KillAllocatingTask && d.VictimIsTrigger && d.OOMScoreAdj != AdjMin && d.KernelScore == 0:
 		// out_of_memory() kills current without scoring it: chosen_points
 		// keeps its initial 0.
 		c.Expected, c.Reason = 0, "oom_kill_allocating_task"
@@ -39,6 +55,11 @@ func Verify(d Decision) Check {
 		c.Reason = "oom_score_adj_min"
 	}
 	c.Match = c.Expected == d.KernelScore
+	if !c.Match && c.Reason == "" && d.CountersAtKill {
+		if diff := c.Expected - d.KernelScore; diff >= -DriftTolerance(d.KernelScore) && diff <= DriftTolerance(d.KernelScore) {
+			c.Match, c.Reason = true, "counters_read_at_kill"
+		}
+	}
 	return c
 }
 
@@ -50,9 +71,14 @@ func (in Inputs) String() string {
 
 // ExpectedTotalPages is what oc->totalpages should be for a memcg OOM:
 // mem_cgroup_get_max() of the memcg that hit its limit, its memory limit in
-// pages plus the swap it may use (capped by the machine's swap). swapLimit < 0
-// means no swap limit. A global OOM's is the machine's RAM + swap.
-func ExpectedTotalPages(memLimitPages uint64, swapLimitPages int64, machineSwapPages uint64) uint64 {
+// pages plus the swap it may use (capped by the machine's swap), swap that the
+// kernel adds only where the memcg's swappiness is not 0 (on v2 that is
+// vm.swappiness, on v1 the memcg's memory.swappiness). swapLimit < 0 means no
+// swap limit. A global OOM's is the machine's RAM + swap.
+func ExpectedTotalPages(memLimitPages uint64, swapLimitPages int64, machineSwapPages uint64, swappiness int) uint64 {
+	if swappiness == 0 {
+		return memLimitPages
+	}
 	swap := machineSwapPages
 	if swapLimitPages >= 0 && uint64(swapLimitPages) < swap {
 		swap = uint64(swapLimitPages)

@@ -31,6 +31,8 @@ type Memcg struct {
 	Usage      *int64 `json:"usage"`       // memory.current (v2), memory.usage_in_bytes (v1)
 	SwapUsage  *int64 `json:"swap_usage"`  // memory.swap.current (v2)
 	MaxUsage   *int64 `json:"max_usage"`   // memory.peak (v2, 5.19+), memory.max_usage_in_bytes (v1)
+	// Swappiness is memory.swappiness (v1 only: a v2 memcg uses vm.swappiness).
+	Swappiness *int64 `json:"swappiness,omitempty"`
 	// Removed: the directory was gone when read, every field is nil.
 	Removed bool `json:"removed,omitempty"`
 }
@@ -56,7 +58,7 @@ func (m *Memcg) files(v2 bool) map[string]**int64 {
 			"memory.current": &m.Usage, "memory.swap.current": &m.SwapUsage, "memory.peak": &m.MaxUsage}
 	}
 	return map[string]**int64{"memory.limit_in_bytes": &m.Limit, "memory.memsw.limit_in_bytes": &m.MemSwLimit,
-		"memory.usage_in_bytes": &m.Usage, "memory.max_usage_in_bytes": &m.MaxUsage}
+		"memory.usage_in_bytes": &m.Usage, "memory.max_usage_in_bytes": &m.MaxUsage, "memory.swappiness": &m.Swappiness}
 }
 
 // unlimited is PAGE_COUNTER_MAX in bytes (LONG_MAX rounded down to a page:

@@ -23,6 +23,7 @@ type Context struct {
 	PanicOnOOM            int  // vm.panic_on_oom
 	OOMKillAllocatingTask bool // vm.oom_kill_allocating_task
 	OOMDumpTasks          bool // vm.oom_dump_tasks
+	Swappiness            int  // vm.swappiness: a v2 memcg's, for mem_cgroup_get_max()
 	MemTotalBytes         uint64
 	SwapTotalBytes        uint64
 }
@@ -66,6 +67,7 @@ func Read(procRoot string) (Context, error) {
 	c.PanicOnOOM = sysctl("panic_on_oom")
 	c.OOMKillAllocatingTask = sysctl("oom_kill_allocating_task") != 0
 	c.OOMDumpTasks = sysctl("oom_dump_tasks") != 0
+	c.Swappiness = sysctl("swappiness")
 
 	if procRoot == "/proc" {
 		// sysinfo(2) gives the same totals (totalram_pages and

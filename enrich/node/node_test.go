@@ -20,7 +20,7 @@ func TestReadFixture(t *testing.T) {
 	root := t.TempDir()
 	for name, v := range map[string]string{
 		"overcommit_memory": "2\n", "overcommit_ratio": "80\n", "panic_on_oom": "0\n",
-		"oom_kill_allocating_task": "1\n", "oom_dump_tasks": "0\n",
+		"oom_kill_allocating_task": "1\n", "oom_dump_tasks": "0\n", "swappiness": "60\n",
 	} {
 		writeFile(t, filepath.Join(root, "sys/vm", name), v)
 	}
@@ -29,7 +29,7 @@ func TestReadFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Context{OvercommitMemory: 2, OvercommitRatio: 80, OOMKillAllocatingTask: true,
+	want := Context{OvercommitMemory: 2, OvercommitRatio: 80, OOMKillAllocatingTask: true, Swappiness: 60,
 		MemTotalBytes: 24576000 * 1024, SwapTotalBytes: 1048576 * 1024}
 	if c != want {
 		t.Fatalf("got %+v, want %+v", c, want)

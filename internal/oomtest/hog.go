@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -22,6 +23,8 @@ const (
 	envComm      = "OOMTRACE_HOG_COMM"    // comm to give every thread
 	envAdj       = "OOMTRACE_HOG_ADJ"     // oom_score_adj
 	envHold      = "OOMTRACE_HOG_HOLD"    // after allocating, wait on stdin instead of exiting
+	envCoreDump  = "OOMTRACE_HOG_CORE"    // after allocating, crash with a core dump
+	envZombie    = "OOMTRACE_HOG_ZOMBIE"  // the main thread exits first: a zombie group leader
 	exitSurvived = 3                      // the hog allocated everything and was not killed
 )
 
@@ -35,6 +38,16 @@ type Hog struct {
 	// Hold keeps the hog alive after it allocated MB (a candidate that is
 	// not meant to hit the limit itself); Start returns once it is ready.
 	Hold bool
+	// CoreDump makes the hog, once it allocated MB, abort with a core dump
+	// (RLIMIT_CORE raised; where the core goes is kernel.core_pattern's).
+	CoreDump bool
+	// Dir is the hog's working directory ("" stays put): where a relative
+	// kernel.core_pattern writes its core.
+	Dir string
+	// ZombieLeader makes the main thread exit (exit(2), not exit_group)
+	// before the others allocate: the group leader is a zombie without an
+	// mm while its threads live on.
+	ZombieLeader bool
 }
 
 // Proc is a started hog.
@@ -59,10 +72,17 @@ func (h Hog) Start(ctx context.Context) (*Proc, error) {
 		envComm+"="+h.Comm,
 		envAdj+"="+strconv.Itoa(h.Adj),
 	)
+	if h.CoreDump {
+		cmd.Env = append(cmd.Env, envCoreDump+"=1")
+	}
+	if h.ZombieLeader {
+		cmd.Env = append(cmd.Env, envZombie+"=1")
+	}
 	if h.Cgroup != nil {
 		cmd.Env = append(cmd.Env, envProcs+"="+h.Cgroup.ProcsFile())
 	}
 	cmd.Stderr = os.Stderr
+	cmd.Dir = h.Dir
 	p := &Proc{Cmd: cmd, done: make(chan struct{})}
 	var ready chan struct{}
 	if h.Hold {
@@ -145,7 +165,33 @@ func MaybeRunHog() {
 	os.Exit(exitSurvived)
 }
 
+func init() {
+	// A zombie-leader hog must run its main goroutine on the main thread,
+	// the group leader, to make that thread exit: init runs there.
+	if os.Getenv(envHog) != "" && os.Getenv(envZombie) != "" {
+		runtime.LockOSThread()
+	}
+}
+
 func runHog() error {
+	if os.Getenv(envZombie) != "" {
+		// Everything else on other threads; then the leader exits alone.
+		// syscall.Syscall, not RawSyscall: the scheduler then sees this
+		// thread in a syscall and hands its P to the others.
+		go func() {
+			err := allocate()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "hog: %v\n", err)
+				os.Exit(2)
+			}
+			os.Exit(exitSurvived)
+		}()
+		syscall.Syscall(syscall.SYS_EXIT, 0, 0, 0)
+	}
+	return allocate()
+}
+
+func allocate() error {
 	// Always written, 0 included: a hog must not inherit the parent's value
 	// (a test protecting itself with -1000 would make its hogs unkillable).
 	if adj := os.Getenv(envAdj); adj != "" {
@@ -196,6 +242,17 @@ func runHog() error {
 	close(start)
 	wg.Wait()
 	runtime.KeepAlive(keep)
+	if os.Getenv(envCoreDump) != "" {
+		// The core holds what was allocated, written to the core_pattern
+		// while the memory is still charged: the dump itself hits the limit.
+		lim := syscall.Rlimit{Cur: ^uint64(0), Max: ^uint64(0)}
+		if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &lim); err != nil {
+			return fmt.Errorf("raising RLIMIT_CORE: %w", err)
+		}
+		debug.SetTraceback("crash") // the runtime re-raises SIGABRT with the default action: a core
+		_ = syscall.Kill(os.Getpid(), syscall.SIGABRT)
+		select {} // the signal ends the process
+	}
 	if os.Getenv(envHold) != "" {
 		os.Stdout.Write([]byte{'r'})
 		buf := make([]byte, 1)

@@ -343,6 +343,21 @@ static __always_inline u64 memcg_oom_kills(struct mem_cgroup *memcg)
 	return positive(n);
 }
 
+/* The decision's fields, from oc, wherever it was found. */
+static __always_inline void fill_scope(struct record *r, struct oom_control *oc, u32 from)
+{
+	struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
+
+	r->scope_from = from;
+	r->chosen_points = BPF_CORE_READ(oc, chosen_points);
+	r->totalpages = BPF_CORE_READ(oc, totalpages);
+	r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
+	r->order = BPF_CORE_READ(oc, order);
+	r->constraint = BPF_CORE_READ(oc, constraint);
+	if (memcg && bpf_core_field_exists(memcg->css))
+		r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
+}
+
 static __always_inline int on_kill_begin(struct oom_control *oc)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -358,14 +373,7 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 	if (!r)
 		return 0;
 	r->seq = d.seq;
-	r->scope_from = SCOPE_HOOK;
-	r->chosen_points = BPF_CORE_READ(oc, chosen_points);
-	r->totalpages = BPF_CORE_READ(oc, totalpages);
-	r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
-	r->order = BPF_CORE_READ(oc, order);
-	r->constraint = BPF_CORE_READ(oc, constraint);
-	if (memcg && bpf_core_field_exists(memcg->css))
-		r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
+	fill_scope(r, oc, SCOPE_HOOK);
 	read_task(BPF_CORE_READ(oc, chosen), &r->task);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
@@ -520,15 +528,7 @@ static __always_inline void scope_from_stack(struct record *r, struct task_struc
 		oc = stack + (u64)buf->cand[(n - 1 - k) & (STACK_CANDIDATES - 1)] * 8 - off;
 		if (!plausible_oc(oc, css))
 			continue;
-		r->scope_from = SCOPE_STACK;
-		r->chosen_points = BPF_CORE_READ(oc, chosen_points);
-		r->totalpages = BPF_CORE_READ(oc, totalpages);
-		r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
-		r->order = BPF_CORE_READ(oc, order);
-		r->constraint = BPF_CORE_READ(oc, constraint);
-		struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
-		if (memcg && bpf_core_field_exists(memcg->css))
-			r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
+		fill_scope(r, oc, SCOPE_STACK);
 		return;
 	}
 }

@@ -31,13 +31,29 @@ func setSysctl(t *testing.T, name, value string) {
 	t.Cleanup(func() { _ = os.WriteFile(path, old, 0) })
 }
 
-// protectSelf keeps the kernel from choosing this test in a global OOM.
+// protectSelf keeps the kernel from choosing this test in a global OOM;
+// restored after, for the tests that follow (raising needs no privilege).
 func protectSelf(t *testing.T) {
 	t.Helper()
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.WriteFile("/proc/self/oom_score_adj", []byte("0"), 0) })
+}
+
+// bystanders, for a global OOM: if the reaper cannot free the hog's memory
+// in time (it gives up when the mmap lock stays taken, and emulated CPUs are
+// slow), the next OOM needs someone else to kill; with nobody left the kernel
+// panics ("System is deadlocked on memory"). Small, so the hog goes first.
+func bystanders(t *testing.T) {
+	t.Helper()
+	for i := 0; i < 2; i++ {
+		b, err := oomtest.Hog{MB: 8, Comm: "bystander", Adj: 1000, Hold: true}.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Stop)
+	}
 }
 
 // sleepers starts n sleep processes inside cg (a group kill's members); they
@@ -104,15 +120,7 @@ func TestGlobalOOMGroup(t *testing.T) {
 		}
 		t.Cleanup(m.Stop)
 	}
-	// Bystanders outside the group, as in TestGlobalOOM: someone to kill
-	// should the reaper be slow, small so the hog goes first.
-	for i := 0; i < 2; i++ {
-		b, err := oomtest.Hog{MB: 8, Comm: "bystander", Adj: 1000, Hold: true}.Start(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Stop)
-	}
+	bystanders(t) // outside the group
 	c := snapshot(t, cg)
 	runHogs(t, oomtest.Hog{Cgroup: cg, MB: 4096, Comm: "oomhog-global", Adj: 1000})
 	want := c.delta(t, 0)
@@ -159,13 +167,7 @@ func TestZombieLeaderVictim(t *testing.T) {
 	oomtest.RequireVM(t)
 	r := startTracer(t)
 	protectSelf(t)
-	for i := 0; i < 2; i++ {
-		b, err := oomtest.Hog{MB: 8, Comm: "bystander", Adj: 1000, Hold: true}.Start(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Stop)
-	}
+	bystanders(t)
 	c := snapshot(t)
 	procs := runHogs(t, oomtest.Hog{MB: 4096, Threads: 2, Comm: "oomhog-zombie", Adj: 1000, ZombieLeader: true})
 	kills := r.waitKills(t, 1, func(k tracer.Kill) bool { return int(k.Victim.Pid) == procs[0].Pid() })

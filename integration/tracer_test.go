@@ -440,23 +440,8 @@ func TestHostileComm(t *testing.T) {
 func TestGlobalOOM(t *testing.T) {
 	oomtest.RequireVM(t)
 	r := startTracer(t)
-	// Whatever the kernel picks, it must not be this test. Restored after,
-	// for the tests that follow (raising needs no privilege).
-	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile("/proc/self/oom_score_adj", []byte("0"), 0) })
-	// Bystanders: if the reaper cannot free the hog's memory in time (it
-	// gives up when the mmap lock stays taken, and emulated CPUs are slow),
-	// the next OOM needs someone else to kill; with nobody left the kernel
-	// panics ("System is deadlocked on memory"). Small, so the hog goes first.
-	for i := 0; i < 2; i++ {
-		b, err := oomtest.Hog{MB: 8, Comm: "bystander", Adj: 1000, Hold: true}.Start(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Stop)
-	}
+	protectSelf(t)
+	bystanders(t)
 	c := snapshot(t)
 	procs := runHogs(t, oomtest.Hog{MB: 4096, Comm: "oomhog-global", Adj: 1000})
 	isHog := func(k tracer.Kill) bool { return int(k.Victim.Pid) == procs[0].Pid() }

@@ -136,15 +136,7 @@ func coreDump(s *session) (Result, error) {
 		return r, nil
 	}
 	s.cleanups = append(s.cleanups, func() { _ = unix.Unmount(dir, unix.MNT_DETACH); _ = os.Remove(dir) })
-	cg, err := s.cgroup(nil, 64*mib)
-	if err != nil {
-		return r, err
-	}
-	before, err := snapshotCounts(cg)
-	if err != nil {
-		return r, err
-	}
-	p, kills, traced, counted, err := s.runToKill(oomtest.Hog{Cgroup: cg, MB: 40, Comm: "dumper", CoreDump: true, Dir: dir}, before)
+	p, kills, traced, counted, err := s.runInCgroup(64*mib, oomtest.Hog{MB: 40, Comm: "dumper", CoreDump: true, Dir: dir})
 	if err != nil {
 		return r, err
 	}
@@ -288,15 +280,7 @@ func adjMinusNeverChosen(s *session) (Result, error) {
 
 func multiThreaded(s *session) (Result, error) {
 	r := Result{Scenario: "multi_threaded_victim_one_kill", Expected: "one kill of an 8-thread process: one event, one kernel count"}
-	cg, err := s.cgroup(nil, 64*mib)
-	if err != nil {
-		return r, err
-	}
-	before, err := snapshotCounts(cg)
-	if err != nil {
-		return r, err
-	}
-	p, kills, traced, counted, err := s.runToKill(oomtest.Hog{Cgroup: cg, MB: 256, Threads: 8, Comm: "threads"}, before)
+	p, kills, traced, counted, err := s.runInCgroup(64*mib, oomtest.Hog{MB: 256, Threads: 8, Comm: "threads"})
 	if err != nil {
 		return r, err
 	}

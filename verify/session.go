@@ -81,6 +81,21 @@ func (s *session) runToKill(h oomtest.Hog, before map[*oomtest.Cgroup]uint64) (*
 	return p, kills, traced, counted, err
 }
 
+// runInCgroup runs hog h in a new scratch cgroup of limit bytes until the
+// OOM killer ends it (see runToKill).
+func (s *session) runInCgroup(limit int64, h oomtest.Hog) (*oomtest.Proc, []tracer.Kill, uint64, uint64, error) {
+	cg, err := s.cgroup(nil, limit)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	before, err := snapshotCounts(cg)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	h.Cgroup = cg
+	return s.runToKill(h, before)
+}
+
 func (s *session) cleanup() {
 	for i := len(s.cleanups) - 1; i >= 0; i-- {
 		s.cleanups[i]()

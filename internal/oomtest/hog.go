@@ -251,7 +251,9 @@ func allocate() error {
 		}
 		debug.SetTraceback("crash") // the runtime re-raises SIGABRT with the default action: a core
 		_ = syscall.Kill(os.Getpid(), syscall.SIGABRT)
-		select {} // the signal ends the process
+		for { // until the signal ends the process (a bare select{} would be a "deadlock")
+			time.Sleep(time.Second)
+		}
 	}
 	if os.Getenv(envHold) != "" {
 		os.Stdout.Write([]byte{'r'})

@@ -90,14 +90,14 @@ func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
 		oom.Str("source", string(k.ScopeFrom)).
 			Str("constraint", s.Constraint.String()).
 			Uint64("totalpages", s.TotalPages).
-			Dict("memcg", memcgDict(s.MemcgID, r.Hit)).
+			Dict("memcg", memcgDict(&s.MemcgID, r.Hit)).
 			Uint32("gfp_mask", s.GFPMask).
 			Int32("order", s.Order)
 	} else {
 		oom.Interface("source", nil).
 			Interface("constraint", nil).
 			Interface("totalpages", nil).
-			Dict("memcg", memcgDict(0, r.Hit).Interface("id", nil)).
+			Dict("memcg", memcgDict(nil, r.Hit)).
 			Interface("gfp_mask", nil).
 			Interface("order", nil)
 	}
@@ -187,8 +187,15 @@ func cgroupDict(v tracer.Task, r enrich.Result) *zerolog.Event {
 	return d
 }
 
-func memcgDict(id uint64, hit *cgroups.Hit) *zerolog.Event {
-	d := zerolog.Dict().Uint64("id", id)
+// memcgDict is oom.memcg; id nil when the decision is unknown. Each key is
+// written once: strict parsers reject a document that repeats one.
+func memcgDict(id *uint64, hit *cgroups.Hit) *zerolog.Event {
+	d := zerolog.Dict()
+	if id != nil {
+		d.Uint64("id", *id)
+	} else {
+		d.Interface("id", nil)
+	}
 	if hit != nil {
 		return d.Str("path", hit.Path).Interface("limit_bytes", hit.Limit).Str("source", hit.Source)
 	}

@@ -236,3 +236,60 @@ func TestKillEventNamesUnknownValues(t *testing.T) {
 		t.Errorf("victim.unknown = %#v, want [pages cgroup]", v)
 	}
 }
+
+// No line repeats a key: strict JSON parsers (Elasticsearch's) reject such
+// documents. Checked with a decoder that sees every key of every object.
+func TestKillEventRepeatsNoKey(t *testing.T) {
+	if got := repeatedKey(t, []byte(`{"oom":{"memcg":{"id":0,"path":null,"id":null}}}`)); got != ".oom.memcg.id" {
+		t.Fatalf("the checker missed a repeated key: %q", got)
+	}
+	for _, hooked := range []bool{true, false} {
+		var buf bytes.Buffer
+		logKill(zerolog.New(&buf), sampleKill(hooked), sampleResult())
+		if dup := repeatedKey(t, buf.Bytes()); dup != "" {
+			t.Errorf("hooked=%v: key %s repeated in %s", hooked, dup, buf.String())
+		}
+	}
+}
+
+// repeatedKey walks a JSON document token by token and returns the first
+// key that appears twice in one object, "" when none does.
+func repeatedKey(t *testing.T, doc []byte) string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	var walk func(path string) string
+	walk = func(path string) string {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("decoding %s: %v", path, err)
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					t.Fatal(err)
+				}
+				key := path + "." + k.(string)
+				if seen[key] {
+					return key
+				}
+				seen[key] = true
+				if d := walk(key); d != "" {
+					return d
+				}
+			}
+			_, _ = dec.Token() // }
+		case json.Delim('['):
+			for dec.More() {
+				if d := walk(path + "[]"); d != "" {
+					return d
+				}
+			}
+			_, _ = dec.Token() // ]
+		}
+		return ""
+	}
+	return walk("")
+}

@@ -463,3 +463,18 @@ func TestGlobalOOM(t *testing.T) {
 		t.Errorf("global OOM without node context: %+v", res.Node)
 	}
 }
+
+// Stopping right after the kills loses none of them: the hooks are detached
+// first, then the ring buffer is read to its end.
+func TestStopLosesNothing(t *testing.T) {
+	r := startTracer(t)
+	cg := oomtest.NewCgroup(t, oomtest.MustHierarchy(t), nil, "stop", 64*mib)
+	c := snapshot(t, cg)
+	runHogs(t, oomtest.Hog{Cgroup: cg, MB: 256, Comm: "oomhog-stop"}, oomtest.Hog{Cgroup: cg, MB: 256, Threads: 4, Comm: "oomhog-stop"})
+	want := c.delta(t, 0)
+	r.cancel() // at once: no waiting for the kills to come out
+	<-r.done
+	if _, got := r.matching(inCgroup(cg)); got != want {
+		t.Errorf("after stopping, the tracer had reported %d kills, the kernel counted %d", got, want)
+	}
+}

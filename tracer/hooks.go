@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -64,6 +65,8 @@ type attacher struct {
 	links []link.Link
 	hooks Hooks
 	btf   *btf.Cache // shared by the loads; dropped once attached
+
+	detached sync.Once
 }
 
 // loadProgram loads one program of the object, sharing the already created
@@ -272,12 +275,20 @@ func (a *attacher) attachMark(mode MarkHook) error {
 	return fmt.Errorf("no OOM hook could attach: oom:mark_victim refused (%v)", a.hooks.Refused)
 }
 
+// detach closes every link, last attached first: the programs stop running,
+// so no record comes after. Safe to call more than once, from any goroutine.
+func (a *attacher) detach() {
+	a.detached.Do(func() {
+		for i := len(a.links) - 1; i >= 0; i-- {
+			a.links[i].Close()
+		}
+	})
+}
+
 func (a *attacher) close() {
-	for i := len(a.links) - 1; i >= 0; i-- {
-		a.links[i].Close()
-	}
+	a.detach()
 	for _, p := range a.progs {
 		p.Close()
 	}
-	a.links, a.progs = nil, nil
+	a.progs = nil
 }

@@ -143,12 +143,22 @@ func (t *Tracer) Lost() (uint64, error) {
 // Run reads records and calls emit with each kill until ctx is done, then
 // closes the decisions still open and returns nil. Bad records are passed to
 // onError and skipped; the loop never stops on one.
+//
+// At the end nothing the kernel recorded is lost: the hooks are detached
+// first, so no record can come after, then the reader is flushed and reads
+// what the ring buffer still holds to its end.
 func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) error {
 	t.joiner.emit = emit
-	stop := context.AfterFunc(ctx, func() { t.reader.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		t.att.detach()
+		if err := t.reader.Flush(); err != nil {
+			t.reader.Close() // cannot flush: end now
+		}
+	})
 	defer stop()
 
 	var raw ringbuf.Record
+	failures := 0
 	for {
 		// Wake up only while a decision waits for its end: no idle wake-ups.
 		if t.joiner.Pending() {
@@ -158,7 +168,9 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 		}
 		err := t.reader.ReadInto(&raw)
 		switch {
-		case errors.Is(err, ringbuf.ErrClosed):
+		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
+			// Flushed: every record written before the hooks were
+			// detached has been read. Closed: Close was called.
 			t.joiner.FlushAll()
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -168,9 +180,17 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 			})
 			continue
 		case err != nil:
+			// Not a record's fault: the next read may fail the same way
+			// at once. Back off, 10 ms doubling to a second.
 			onError(fmt.Errorf("reading the ring buffer: %w", err))
+			failures++
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(10*time.Millisecond<<min(failures, 7), time.Second)):
+			}
 			continue
 		}
+		failures = 0
 		rec, err := DecodeRecord(raw.RawSample)
 		if err != nil {
 			onError(err)

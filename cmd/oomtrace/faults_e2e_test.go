@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -219,5 +220,41 @@ func TestBinaryRingBufferFlooded(t *testing.T) {
 	}
 	if written > counted || written+lost < counted {
 		t.Errorf("written %d + lost %d does not account for the kernel's %d kills", written, lost, counted)
+	}
+}
+
+// A DOCKER_HOST that cannot be used is said once, and the daemon traces on.
+func TestBinaryBadDockerHost(t *testing.T) {
+	oomtest.RequireRoot(t)
+	bin := buildBinary(t)
+	cmd, out, stderr := startBinaryEnv(t, bin, []string{"DOCKER_HOST=not a url::"}, "--docker", "on")
+	withMessage := func(msg string) int {
+		n := 0
+		for _, l := range out.snapshot() {
+			if strings.Contains(l, `"message":"`+msg+`"`) {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for withMessage("docker_error") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no docker_error line for a bad DOCKER_HOST; stderr %s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("daemon with a bad DOCKER_HOST did not run and stop cleanly: %v, stderr %s", err, stderr)
+	}
+	<-out.done
+	if n := withMessage("docker_error"); n != 1 {
+		t.Errorf("%d docker_error lines, want 1", n)
+	}
+	if withMessage("oomtrace_stopped") != 1 {
+		t.Error("no oomtrace_stopped line")
 	}
 }

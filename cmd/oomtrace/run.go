@@ -58,17 +58,32 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if dockerCache != nil {
 		dctx, stopDocker := context.WithCancel(context.Background())
 		dockerDone := make(chan struct{})
-		go func() { defer close(dockerDone); _ = dockerCache.Run(dctx) }()
+		go func() {
+			defer close(dockerDone)
+			// Run returns early only when Docker cannot be used at all (a
+			// DOCKER_HOST it cannot parse): say so once, trace on without it.
+			if err := dockerCache.Run(dctx); err != nil && dctx.Err() == nil {
+				log.Warn().Err(err).Time("time", time.Now()).Msg("docker_error")
+			}
+		}()
 		defer func() { stopDocker(); <-dockerDone }()
 	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	stopHup, hupDone := make(chan struct{}), make(chan struct{})
+	// Ended before the output is closed: a late SIGHUP must not reopen it.
+	defer func() { signal.Stop(hup); close(stopHup); <-hupDone }()
 	go func() {
-		for range hup {
-			if err := out.Reopen(); err != nil {
-				log.Error().Err(err).Time("time", time.Now()).Msg("output_reopen_error")
+		defer close(hupDone)
+		for {
+			select {
+			case <-hup:
+				if err := out.Reopen(); err != nil {
+					log.Error().Err(err).Time("time", time.Now()).Msg("output_reopen_error")
+				}
+			case <-stopHup:
+				return
 			}
 		}
 	}()

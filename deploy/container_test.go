@@ -236,7 +236,7 @@ func TestContainerImage(t *testing.T) {
 
 	// A container Docker OOM-kills: named through the read-only socket.
 	name := fmt.Sprintf("oomtrace-deploy-victim-%d", os.Getpid())
-	victim, code := env.RunWait(t, dockertest.RunOpts{Name: name, Env: dockertest.HogEnv(256, 1, "ctrhog")})
+	victim, code := env.RunWait(t, dockertest.RunOpts{Name: name, Cmd: dockertest.HogCmd(256, 1, "ctrhog")})
 	if code != dockertest.ExitOOMKilled {
 		t.Fatalf("victim container exited %d, want %d", code, dockertest.ExitOOMKilled)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
-	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/internal/workload"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -35,7 +35,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	if opts.Model == nil {
 		opts.Model = badness.Score
 	}
-	h, err := oomtest.FindHierarchy()
+	h, err := workload.FindHierarchy()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 		return nil, err
 	}
 	e := enrich.New(&ch, nil)
-	parent, err := oomtest.CreateCgroup(h, nil, fmt.Sprintf("verify-%d", os.Getpid()), 0)
+	parent, err := workload.CreateCgroup(h, nil, fmt.Sprintf("verify-%d", os.Getpid()), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	go func() { defer close(done); _ = tr.Run(traceCtx, s.record, func(error) {}) }()
 	defer func() { stopTrace(); <-done }()
 
-	vmBefore, err := oomtest.VMStatOOMKills()
+	vmBefore, err := workload.VMStatOOMKills()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 		return results, fmt.Errorf("interrupted: %w", err)
 	}
 	report(s.scoreCheck())
-	vmAfter, err := oomtest.VMStatOOMKills()
+	vmAfter, err := workload.VMStatOOMKills()
 	if err != nil {
 		return results, err
 	}

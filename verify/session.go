@@ -8,7 +8,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/badness"
-	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/internal/workload"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -20,8 +20,8 @@ type Model func(badness.Inputs) int64
 // scratch cgroups, and the tallies for the suite-wide checks.
 type session struct {
 	ctx       context.Context
-	h         oomtest.Hierarchy
-	parent    *oomtest.Cgroup // every scenario's cgroups live below it
+	h         workload.Hierarchy
+	parent    *workload.Cgroup // every scenario's cgroups live below it
 	model     Model
 	enricher  *enrich.Enricher
 	hooks     tracer.Hooks
@@ -46,12 +46,12 @@ func (s *session) record(k tracer.Kill) {
 }
 
 // cgroup makes a scratch cgroup for a scenario, removed at the end.
-func (s *session) cgroup(parent *oomtest.Cgroup, limit int64) (*oomtest.Cgroup, error) {
+func (s *session) cgroup(parent *workload.Cgroup, limit int64) (*workload.Cgroup, error) {
 	if parent == nil {
 		parent = s.parent
 	}
 	s.seq++
-	cg, err := oomtest.CreateCgroup(s.h, parent, fmt.Sprintf("s%d", s.seq), limit)
+	cg, err := workload.CreateCgroup(s.h, parent, fmt.Sprintf("s%d", s.seq), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (s *session) cgroup(parent *oomtest.Cgroup, limit int64) (*oomtest.Cgroup, 
 }
 
 // start runs a hog and has it killed at the end whatever happens.
-func (s *session) start(h oomtest.Hog) (*oomtest.Proc, error) {
+func (s *session) start(h workload.Hog) (*workload.Proc, error) {
 	p, err := h.Start(s.ctx)
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func (s *session) start(h oomtest.Hog) (*oomtest.Proc, error) {
 
 // runToKill runs a hog until the OOM killer ends it, then collects the
 // kills in the cgroups of before (see killsIn).
-func (s *session) runToKill(h oomtest.Hog, before map[*oomtest.Cgroup]uint64) (*oomtest.Proc, []tracer.Kill, uint64, uint64, error) {
+func (s *session) runToKill(h workload.Hog, before map[*workload.Cgroup]uint64) (*workload.Proc, []tracer.Kill, uint64, uint64, error) {
 	p, err := s.start(h)
 	if err != nil {
 		return nil, nil, 0, 0, err
@@ -83,7 +83,7 @@ func (s *session) runToKill(h oomtest.Hog, before map[*oomtest.Cgroup]uint64) (*
 
 // runInCgroup runs hog h in a new scratch cgroup of limit bytes until the
 // OOM killer ends it (see runToKill).
-func (s *session) runInCgroup(limit int64, h oomtest.Hog) (*oomtest.Proc, []tracer.Kill, uint64, uint64, error) {
+func (s *session) runInCgroup(limit int64, h workload.Hog) (*workload.Proc, []tracer.Kill, uint64, uint64, error) {
 	cg, err := s.cgroup(nil, limit)
 	if err != nil {
 		return nil, nil, 0, 0, err
@@ -106,7 +106,7 @@ func (s *session) cleanup() {
 // killsIn waits until the tracer reported as many kills in the cgroups as
 // the kernel counted there since before, then a moment more (a duplicate
 // would show), and returns those kills and both counts.
-func (s *session) killsIn(before map[*oomtest.Cgroup]uint64) ([]tracer.Kill, uint64, uint64, error) {
+func (s *session) killsIn(before map[*workload.Cgroup]uint64) ([]tracer.Kill, uint64, uint64, error) {
 	var want uint64
 	ids := map[uint64]bool{}
 	for cg, n := range before {
@@ -161,8 +161,8 @@ func (s *session) checkScore(k tracer.Kill) {
 }
 
 // snapshotCounts reads each cgroup's kernel kill counter.
-func snapshotCounts(cgs ...*oomtest.Cgroup) (map[*oomtest.Cgroup]uint64, error) {
-	m := map[*oomtest.Cgroup]uint64{}
+func snapshotCounts(cgs ...*workload.Cgroup) (map[*workload.Cgroup]uint64, error) {
+	m := map[*workload.Cgroup]uint64{}
 	for _, cg := range cgs {
 		n, err := cg.OOMKills()
 		if err != nil {

@@ -89,7 +89,7 @@ func TestBinaryNamesDockerContainers(t *testing.T) {
 
 	labels := map[string]string{"com.docker.compose.project": "demo", "team": "core", "odd": "a\"b\\\\c\\x01"}
 	named, code := env.RunWait(t, dockertest.RunOpts{
-		Name: "oomtrace-e2e-named", Labels: labels, Env: dockertest.HogEnv(256, 2, "dockerhog"),
+		Name: "oomtrace-e2e-named", Labels: labels, Cmd: dockertest.HogCmd(256, 2, "dockerhog"),
 	})
 	if code != dockertest.ExitOOMKilled {
 		t.Fatalf("named container exited %d, want 137", code)
@@ -99,7 +99,7 @@ func TestBinaryNamesDockerContainers(t *testing.T) {
 		t.Fatalf("docker inspect: %+v, %v: want OOMKilled", state, err)
 	}
 	removed, code := env.RunWait(t, dockertest.RunOpts{
-		Name: "oomtrace-e2e-rm", Remove: true, Labels: map[string]string{"run": "rm"}, Env: dockertest.HogEnv(256, 1, "rmhog"),
+		Name: "oomtrace-e2e-rm", Remove: true, Labels: map[string]string{"run": "rm"}, Cmd: dockertest.HogCmd(256, 1, "rmhog"),
 	})
 	if code != dockertest.ExitOOMKilled {
 		t.Fatalf("--rm container exited %d, want 137", code)
@@ -192,7 +192,7 @@ func TestBinaryWithDockerDownAndBack(t *testing.T) {
 
 	// Docker comes back: the daemon reconnects and names containers again.
 	env.StartDaemon(t)
-	back, code := env.RunWait(t, dockertest.RunOpts{Name: "oomtrace-e2e-back", Env: dockertest.HogEnv(256, 1, "backhog")})
+	back, code := env.RunWait(t, dockertest.RunOpts{Name: "oomtrace-e2e-back", Cmd: dockertest.HogCmd(256, 1, "backhog")})
 	if code != dockertest.ExitOOMKilled {
 		t.Fatalf("container after restart exited %d", code)
 	}

@@ -9,12 +9,13 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/internal/workload"
 )
 
 func main() {
-	// `oomtrace verify` runs its memory hogs as this same binary.
-	oomtest.MaybeRunHog()
+	// `oomtrace verify` runs its memory hogs as this same binary's
+	// explicit workload subcommand.
+	workload.MaybeRun()
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "verify":

@@ -79,8 +79,8 @@ func TestCountersReadAtKill(t *testing.T) {
 	if exact := Verify(Decision{Inputs: in, KernelScore: Score(in), CountersAtKill: true}); !exact.Match || exact.Reason != "" {
 		t.Errorf("no drift: %+v", exact)
 	}
-	if far := Verify(Decision{Inputs: in, KernelScore: Score(in) - 1000, CountersAtKill: true}); far.Match {
-		t.Errorf("1000 points off matched: %+v", far)
+	if far := Verify(Decision{Inputs: in, KernelScore: Score(in) - 2000, CountersAtKill: true}); far.Match {
+		t.Errorf("2000 points off matched: %+v", far)
 	}
 	if hooked := Verify(Decision{Inputs: in, KernelScore: Score(in) - 6}); hooked.Match {
 		t.Errorf("read at oom_kill_process(), 6 points off matched: %+v", hooked)

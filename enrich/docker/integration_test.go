@@ -144,7 +144,7 @@ func TestRemovedAfterOOMKill(t *testing.T) {
 	c, _ := runCache(t, e)
 	name := uniqueName("hog")
 	id, code := e.RunWait(t, dockertest.RunOpts{
-		Name: name, Labels: map[string]string{"app": "hog"}, Remove: true, Env: dockertest.HogEnv(256, 2, "hog"),
+		Name: name, Labels: map[string]string{"app": "hog"}, Remove: true, Cmd: dockertest.HogCmd(256, 2, "hog"),
 	})
 	if code != dockertest.ExitOOMKilled {
 		t.Fatalf("hog exited %d, want %d (OOM-killed)", code, dockertest.ExitOOMKilled)

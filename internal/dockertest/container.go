@@ -13,26 +13,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/workload"
 )
 
 // RunOpts says how to run a container of the test image.
 type RunOpts struct {
 	Name     string            // --name; "" lets Docker pick one
 	Labels   map[string]string // --label
-	Env      []string          // KEY=VALUE; see HogEnv
+	Env      []string          // KEY=VALUE
 	MemoryMB int               // --memory and --memory-swap (no swap); 0 means 64
 	Remove   bool              // --rm: Docker removes it once it exits
-	Cmd      []string          // default: /bin/oomhog
+	Cmd      []string          // default: /bin/oomhog with no flags; see HogCmd
 }
 
-// HogEnv configures /bin/oomhog: allocate mb MiB with threads threads named
+// HogCmd runs /bin/oomhog to allocate mb MiB with threads threads named
 // comm. In a 64 MiB container, mb=256 gets it OOM-killed; it exits 3 if not.
-func HogEnv(mb, threads int, comm string) []string {
-	return []string{
-		"OOMTRACE_HOG_MB=" + strconv.Itoa(mb),
-		"OOMTRACE_HOG_THREADS=" + strconv.Itoa(threads),
-		"OOMTRACE_HOG_COMM=" + comm,
-	}
+func HogCmd(mb, threads int, comm string) []string {
+	return append([]string{"/bin/oomhog"}, workload.Hog{MB: mb, Threads: threads, Comm: comm}.Args()...)
 }
 
 // ExitOOMKilled is a container's exit code after SIGKILL, which is how the

@@ -68,7 +68,7 @@ func TestOOMKill(t *testing.T) {
 		oomKilled bool
 	}{{256, ExitOOMKilled, true}, {16, 3, false}} {
 		t0 := time.Now()
-		id, code := e.RunWait(t, RunOpts{Env: HogEnv(tc.mb, 2, "hog"), Labels: map[string]string{"test": t.Name()}})
+		id, code := e.RunWait(t, RunOpts{Cmd: HogCmd(tc.mb, 2, "hog"), Labels: map[string]string{"test": t.Name()}})
 		st, err := e.Inspect(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)

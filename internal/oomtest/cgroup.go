@@ -1,61 +1,40 @@
 package oomtest
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/oomtrace/oomtrace/internal/workload"
 )
 
-// Hierarchy is where memory cgroups live on this machine.
-type Hierarchy struct {
-	Root string // mount point of the memory controller's hierarchy
-	V2   bool
-}
+// The scratch cgroups and hogs are package workload's (verify runs them
+// too, in the shipped binary); these names keep the tests' spelling.
+type (
+	Hierarchy = workload.Hierarchy
+	Cgroup    = workload.Cgroup
+	Hog       = workload.Hog
+	Proc      = workload.Proc
+)
 
-// FindHierarchy locates the memory controller: cgroup v2 when it is enabled
-// there, else the v1 memory hierarchy.
-func FindHierarchy() (Hierarchy, error) {
-	if data, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil &&
-		hasWord(string(data), "memory") {
-		return Hierarchy{Root: "/sys/fs/cgroup", V2: true}, nil
-	}
-	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err == nil {
-		return Hierarchy{Root: "/sys/fs/cgroup/memory"}, nil
-	}
-	return Hierarchy{}, errors.New("no memory cgroup hierarchy: neither cgroup v2 with the memory controller at /sys/fs/cgroup nor v1 at /sys/fs/cgroup/memory")
-}
+var (
+	FindHierarchy       = workload.FindHierarchy
+	CreateCgroup        = workload.CreateCgroup
+	VMStatOOMKills      = workload.VMStatOOMKills
+	CanLowerOOMScoreAdj = workload.CanLowerOOMScoreAdj
+)
 
-func hasWord(s, w string) bool {
-	for _, f := range strings.Fields(s) {
-		if f == w {
-			return true
-		}
-	}
-	return false
-}
-
-// Cgroup is a scratch memory cgroup.
-type Cgroup struct {
-	Path       string
-	V2         bool
-	LimitBytes int64
-	ID         uint64 // the cgroup id the kernel reports: the directory's inode
-}
+// MaybeRunHog turns a test binary re-executed as a hog (`TEST workload
+// FLAGS`, see workload.Hog) into one, and never returns then. Call it first
+// thing in TestMain.
+func MaybeRunHog() { workload.MaybeRun() }
 
 // NewCgroup creates a scratch memory cgroup with a memory limit (and no
 // swap) under parent (nil: the hierarchy's root) and removes it when the
 // test ends, killing whatever still runs inside.
 func NewCgroup(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitBytes int64) *Cgroup {
 	tb.Helper()
-	return removedAtEnd(tb)(CreateCgroup(h, parent, fmt.Sprintf("%s-%d", name, os.Getpid()), limitBytes))
+	return removedAtEnd(tb)(workload.CreateCgroup(h, parent, fmt.Sprintf("%s-%d", name, os.Getpid()), limitBytes))
 }
 
 // NewCgroupExact creates a scratch cgroup named exactly name (for paths that
@@ -63,7 +42,7 @@ func NewCgroup(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitByt
 // it out of everything but the test's own tree.
 func NewCgroupExact(tb testing.TB, h Hierarchy, parent *Cgroup, name string, limitBytes int64) *Cgroup {
 	tb.Helper()
-	return removedAtEnd(tb)(create(h, parent, name, limitBytes))
+	return removedAtEnd(tb)(workload.CreateCgroupExact(h, parent, name, limitBytes))
 }
 
 // removedAtEnd fails the test on a creation error and removes the cgroup
@@ -81,179 +60,4 @@ func removedAtEnd(tb testing.TB) func(*Cgroup, error) *Cgroup {
 		})
 		return cg
 	}
-}
-
-// CreateCgroup is NewCgroup for callers without a testing.TB; they must Remove it.
-func CreateCgroup(h Hierarchy, parent *Cgroup, name string, limitBytes int64) (*Cgroup, error) {
-	return create(h, parent, "oomtrace-test-"+name, limitBytes)
-}
-
-func create(h Hierarchy, parent *Cgroup, dirName string, limitBytes int64) (*Cgroup, error) {
-	dir := h.Root
-	if parent != nil {
-		dir = parent.Path
-	}
-	if h.V2 && parent != nil {
-		// Children of a v2 cgroup get a memory controller only when asked.
-		if err := write(filepath.Join(parent.Path, "cgroup.subtree_control"), "+memory"); err != nil {
-			return nil, err
-		}
-	}
-	cg := &Cgroup{Path: filepath.Join(dir, dirName), V2: h.V2, LimitBytes: limitBytes}
-	if err := os.Mkdir(cg.Path, 0o755); err != nil {
-		return nil, fmt.Errorf("creating scratch cgroup: %w", err)
-	}
-	if err := cg.setLimit(limitBytes); err != nil {
-		_ = cg.Remove()
-		return nil, err
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(cg.Path, &st); err != nil {
-		_ = cg.Remove()
-		return nil, fmt.Errorf("stat %s: %w", cg.Path, err)
-	}
-	cg.ID = st.Ino
-	return cg, nil
-}
-
-func (c *Cgroup) setLimit(limit int64) error {
-	if limit <= 0 {
-		return nil
-	}
-	v := strconv.FormatInt(limit, 10)
-	if c.V2 {
-		if err := write(c.file("memory.max"), v); err != nil {
-			return err
-		}
-		// Absent when the kernel has no swap accounting: nothing to limit then.
-		if _, err := os.Stat(c.file("memory.swap.max")); err == nil {
-			return write(c.file("memory.swap.max"), "0")
-		}
-		return nil
-	}
-	files := []string{c.file("memory.limit_in_bytes")}
-	if _, err := os.Stat(c.file("memory.memsw.limit_in_bytes")); err == nil {
-		// v1 wants limit <= memsw limit at every step: raise memsw
-		// first, lower it last.
-		files = append(files, c.file("memory.memsw.limit_in_bytes"))
-		data, err := os.ReadFile(files[0])
-		if err != nil {
-			return err
-		}
-		if cur, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil && limit > cur {
-			files[0], files[1] = files[1], files[0]
-		}
-	}
-	for _, f := range files {
-		if err := write(f, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// SetLimit changes the cgroup's memory limit (and, on v1, its memory+swap
-// limit with it: no swap), as NewCgroup set it.
-func (c *Cgroup) SetLimit(limit int64) error { return c.setLimit(limit) }
-
-func (c *Cgroup) file(name string) string { return filepath.Join(c.Path, name) }
-
-// ProcsFile is the file a process writes its pid to, to move into the cgroup.
-func (c *Cgroup) ProcsFile() string { return c.file("cgroup.procs") }
-
-// OOMKills is the kernel's count of OOM kills in this cgroup: memory.events
-// oom_kill on v2 (this cgroup and its descendants), memory.oom_control
-// oom_kill on v1.
-func (c *Cgroup) OOMKills() (uint64, error) {
-	if c.V2 {
-		return readKeyed(c.file("memory.events"), "oom_kill")
-	}
-	return readKeyed(c.file("memory.oom_control"), "oom_kill")
-}
-
-// Pids lists the processes in the cgroup.
-func (c *Cgroup) Pids() ([]int, error) {
-	data, err := os.ReadFile(c.ProcsFile())
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(data)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
-}
-
-// Remove kills everything left in the cgroup and removes it, children first.
-func (c *Cgroup) Remove() error {
-	entries, _ := os.ReadDir(c.Path)
-	for _, e := range entries {
-		if e.IsDir() {
-			child := &Cgroup{Path: filepath.Join(c.Path, e.Name()), V2: c.V2}
-			if err := child.Remove(); err != nil {
-				return err
-			}
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pids, err := c.Pids()
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		if len(pids) == 0 {
-			err := os.Remove(c.Path)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("removing scratch cgroup %s: %w", c.Path, err)
-			}
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("removing scratch cgroup %s: processes %v do not die", c.Path, pids)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// VMStatOOMKills is /proc/vmstat oom_kill: every OOM kill on the machine.
-func VMStatOOMKills() (uint64, error) {
-	data, err := os.ReadFile("/proc/vmstat")
-	if err != nil {
-		return 0, err
-	}
-	return parseKeyed(data, "oom_kill", "/proc/vmstat")
-}
-
-func readKeyed(path, key string) (uint64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return parseKeyed(data, key, path)
-}
-
-// parseKeyed reads "key value" lines, the format of memory.events,
-// memory.oom_control and /proc/vmstat.
-func parseKeyed(data []byte, key, path string) (uint64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == key {
-			return strconv.ParseUint(f[1], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s line", path, key)
-}
-
-func write(path, value string) error {
-	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		return fmt.Errorf("writing %q to %s: %w", value, path, err)
-	}
-	return nil
 }

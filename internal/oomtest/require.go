@@ -2,8 +2,6 @@ package oomtest
 
 import (
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -32,21 +30,4 @@ func MustHierarchy(tb testing.TB) Hierarchy {
 		tb.Skipf("needs memory cgroups: %v", err)
 	}
 	return h
-}
-
-// CanLowerOOMScoreAdj reports whether this process may set a negative
-// oom_score_adj, which needs CAP_SYS_RESOURCE. Some sandboxes run root
-// without it (the CI host does); the test VM has it.
-func CanLowerOOMScoreAdj() bool {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && caps&(1<<24) != 0 // CAP_SYS_RESOURCE
-		}
-	}
-	return false
 }

@@ -1,17 +1,13 @@
 // Command oomhog is the test hog as a standalone static binary, for places
 // the test binary cannot go (inside a container image). It allocates memory
-// until the OOM killer stops it; configure it with the OOMTRACE_HOG_*
-// environment variables of package oomtest (OOMTRACE_HOG_MB, _THREADS, _COMM,
-// _ADJ, _PROCS, _HOLD).
+// until the OOM killer stops it; its flags are package workload's (-mb,
+// -threads, -comm, -adj, -procs, -hold, ...).
 package main
 
 import (
 	"os"
 
-	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/internal/workload"
 )
 
-func main() {
-	os.Setenv("OOMTRACE_HOG", "1")
-	oomtest.MaybeRunHog()
-}
+func main() { os.Exit(workload.Main(os.Args[1:])) }

@@ -1,32 +1,35 @@
-package oomtest
+// Package workload runs the processes that provoke real OOM kills, for
+// oomtrace verify and for the tests: memory hogs, started as this same
+// binary's explicit `workload` subcommand (flags, never the environment), in
+// scratch memory cgroups with small limits that it creates and removes, and
+// the kernel's own counters to check them against.
+package workload
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Environment of a hog process (the test binary re-executed).
-const (
-	envHog       = "OOMTRACE_HOG"         // set: run as a hog
-	envProcs     = "OOMTRACE_HOG_PROCS"   // cgroup.procs to join first ("" stays put)
-	envMB        = "OOMTRACE_HOG_MB"      // MiB to allocate and touch
-	envThreads   = "OOMTRACE_HOG_THREADS" // threads allocating at once
-	envComm      = "OOMTRACE_HOG_COMM"    // comm to give every thread
-	envAdj       = "OOMTRACE_HOG_ADJ"     // oom_score_adj
-	envHold      = "OOMTRACE_HOG_HOLD"    // after allocating, wait on stdin instead of exiting
-	envCoreDump  = "OOMTRACE_HOG_CORE"    // after allocating, crash with a core dump
-	envZombie    = "OOMTRACE_HOG_ZOMBIE"  // the main thread exits first: a zombie group leader
-	exitSurvived = 3                      // the hog allocated everything and was not killed
-)
+// Command is the subcommand a binary runs its hogs as: `BINARY workload
+// FLAGS` (see Main). oomtrace and the test binaries dispatch it first thing.
+const Command = "workload"
+
+// exitSurvived: the hog allocated everything and was not killed.
+const exitSurvived = 3
+
+// zombieFlag is read before main runs (see init).
+const zombieFlag = "-zombie-leader"
 
 // Hog describes a process that allocates memory until the OOM killer stops it.
 type Hog struct {
@@ -58,35 +61,40 @@ type Proc struct {
 	err   error
 }
 
-// Start runs the hog. With Hold it returns once the memory is allocated.
+// Args are the flags of Main that make this hog.
+func (h Hog) Args() []string {
+	args := []string{
+		"-mb", strconv.Itoa(h.MB), "-threads", strconv.Itoa(max(h.Threads, 1)),
+		"-comm", h.Comm, "-adj", strconv.Itoa(h.Adj),
+	}
+	if h.Cgroup != nil {
+		args = append(args, "-procs", h.Cgroup.ProcsFile())
+	}
+	if h.Hold {
+		args = append(args, "-hold")
+	}
+	if h.CoreDump {
+		args = append(args, "-core-dump")
+	}
+	if h.ZombieLeader {
+		args = append(args, zombieFlag)
+	}
+	return args
+}
+
+// Start runs the hog as this binary's workload subcommand. With Hold it
+// returns once the memory is allocated.
 func (h Hog) Start(ctx context.Context) (*Proc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(),
-		envHog+"=1",
-		envMB+"="+strconv.Itoa(h.MB),
-		envThreads+"="+strconv.Itoa(max(h.Threads, 1)),
-		envComm+"="+h.Comm,
-		envAdj+"="+strconv.Itoa(h.Adj),
-	)
-	if h.CoreDump {
-		cmd.Env = append(cmd.Env, envCoreDump+"=1")
-	}
-	if h.ZombieLeader {
-		cmd.Env = append(cmd.Env, envZombie+"=1")
-	}
-	if h.Cgroup != nil {
-		cmd.Env = append(cmd.Env, envProcs+"="+h.Cgroup.ProcsFile())
-	}
+	cmd := exec.CommandContext(ctx, exe, append([]string{Command}, h.Args()...)...)
 	cmd.Stderr = os.Stderr
 	cmd.Dir = h.Dir
 	p := &Proc{Cmd: cmd, done: make(chan struct{})}
 	var ready chan struct{}
 	if h.Hold {
-		cmd.Env = append(cmd.Env, envHold+"=1")
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			return nil, err
@@ -152,77 +160,100 @@ func (p *Proc) Stop() {
 	}
 }
 
-// MaybeRunHog turns the process into a hog when the environment says so, and
-// never returns then. Call it first thing in TestMain.
-func MaybeRunHog() {
-	if os.Getenv(envHog) == "" {
-		return
+// MaybeRun runs Main and exits when this process was started as a hog
+// (`BINARY workload FLAGS`); otherwise it returns at once.
+func MaybeRun() {
+	if len(os.Args) > 1 && os.Args[1] == Command {
+		os.Exit(Main(os.Args[2:]))
 	}
-	if err := runHog(); err != nil {
-		fmt.Fprintf(os.Stderr, "hog: %v\n", err)
-		os.Exit(2)
-	}
-	os.Exit(exitSurvived)
 }
 
 func init() {
 	// A zombie-leader hog must run its main goroutine on the main thread,
 	// the group leader, to make that thread exit: init runs there.
-	if os.Getenv(envHog) != "" && os.Getenv(envZombie) != "" {
+	if len(os.Args) > 1 && os.Args[1] == Command && slices.Contains(os.Args, zombieFlag) {
 		runtime.LockOSThread()
 	}
 }
 
-func runHog() error {
-	if os.Getenv(envZombie) != "" {
+// config is what Main's flags say.
+type config struct {
+	procs, comm        string
+	mb, threads, adj   int
+	hold, core, zombie bool
+}
+
+// Main is the workload subcommand: join a cgroup, allocate and touch memory
+// until the OOM killer ends the process. Its exit code is 3 when it
+// allocated everything and was not killed, 2 on a usage or setup error.
+func Main(args []string) int {
+	var c config
+	fs := flag.NewFlagSet("workload", flag.ContinueOnError)
+	fs.StringVar(&c.procs, "procs", "", "cgroup.procs file to join first (default: stay put)")
+	fs.IntVar(&c.mb, "mb", 0, "MiB to allocate and touch")
+	fs.IntVar(&c.threads, "threads", 1, "threads allocating at once")
+	fs.StringVar(&c.comm, "comm", "", "comm to give every thread")
+	fs.IntVar(&c.adj, "adj", 0, "oom_score_adj (always written: never the parent's)")
+	fs.BoolVar(&c.hold, "hold", false, "after allocating, wait for stdin to close instead of exiting")
+	fs.BoolVar(&c.core, "core-dump", false, "after allocating, abort with a core dump")
+	fs.BoolVar(&c.zombie, zombieFlag[1:], false, "the main thread exits first: a zombie group leader")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := c.run(); err != nil {
+		fmt.Fprintf(os.Stderr, "workload: %v\n", err)
+		return 2
+	}
+	return exitSurvived
+}
+
+func (c config) run() error {
+	if c.zombie {
 		// Everything else on other threads; then the leader exits alone.
 		// syscall.Syscall, not RawSyscall: the scheduler then sees this
 		// thread in a syscall and hands its P to the others.
 		go func() {
-			err := allocate()
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "hog: %v\n", err)
+			if err := c.allocate(); err != nil {
+				fmt.Fprintf(os.Stderr, "workload: %v\n", err)
 				os.Exit(2)
 			}
 			os.Exit(exitSurvived)
 		}()
 		syscall.Syscall(syscall.SYS_EXIT, 0, 0, 0)
 	}
-	return allocate()
+	return c.allocate()
 }
 
-func allocate() error {
+func (c config) allocate() error {
 	// Always written, 0 included: a hog must not inherit the parent's value
 	// (a test protecting itself with -1000 would make its hogs unkillable).
-	if adj := os.Getenv(envAdj); adj != "" {
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(adj), 0); err != nil {
-			return err
-		}
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(c.adj)), 0); err != nil {
+		return err
 	}
-	if procs := os.Getenv(envProcs); procs != "" {
+	if c.procs != "" {
 		// Moves every thread of this process into the scratch cgroup.
-		if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		if err := os.WriteFile(c.procs, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
 			return err
 		}
 	}
-	mb, _ := strconv.Atoi(os.Getenv(envMB))
-	threads, _ := strconv.Atoi(os.Getenv(envThreads))
-	threads = max(threads, 1)
+	threads := max(c.threads, 1)
 	runtime.GOMAXPROCS(max(threads, runtime.GOMAXPROCS(0)))
 
-	var wg sync.WaitGroup
+	var wg, locked sync.WaitGroup
 	var keep [][]byte
 	var mu sync.Mutex
 	start := make(chan struct{})
 	for i := 0; i < threads; i++ {
 		wg.Add(1)
+		locked.Add(1)
 		go func() {
 			defer wg.Done()
 			// Each goroutine on its own thread, so that several threads
 			// fault into the OOM path at once.
 			runtime.LockOSThread()
+			locked.Done()
 			<-start
-			chunk := mb / threads << 20
+			chunk := c.mb / threads << 20
 			for done := 0; done < chunk; done += 4 << 20 {
 				b := make([]byte, 4<<20)
 				for j := 0; j < len(b); j += 4096 {
@@ -234,15 +265,15 @@ func allocate() error {
 			}
 		}()
 	}
-	// Threads exist now; name them all (a comm is per thread).
-	time.Sleep(10 * time.Millisecond)
-	if comm := os.Getenv(envComm); comm != "" {
-		setComm(comm)
+	// Every allocating thread exists now; name them all (a comm is per thread).
+	locked.Wait()
+	if c.comm != "" {
+		setComm(c.comm)
 	}
 	close(start)
 	wg.Wait()
 	runtime.KeepAlive(keep)
-	if os.Getenv(envCoreDump) != "" {
+	if c.core {
 		// The core holds what was allocated, written to the core_pattern
 		// while the memory is still charged: the dump itself hits the limit.
 		lim := syscall.Rlimit{Cur: ^uint64(0), Max: ^uint64(0)}
@@ -255,7 +286,7 @@ func allocate() error {
 			time.Sleep(time.Second)
 		}
 	}
-	if os.Getenv(envHold) != "" {
+	if c.hold {
 		os.Stdout.Write([]byte{'r'})
 		buf := make([]byte, 1)
 		_, _ = os.Stdin.Read(buf)

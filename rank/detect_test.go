@@ -112,7 +112,12 @@ func TestRankWatcherRun(t *testing.T) {
 		OnRisk:  func(r Risk) { mu.Lock(); got = append(got, r); mu.Unlock() },
 		OnError: func(err error) { t.Error(err) }}
 	go func() { done <- w.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	// Many scans of the same risky cgroup, counted, not timed.
+	for deadline := time.Now().Add(10 * time.Second); w.Scans() < 20; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d scans in 10s", w.Scans())
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -120,6 +125,6 @@ func TestRankWatcherRun(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 1 || got[0].Victim.Pid != 10 {
-		t.Errorf("risks %+v over ~50 ticks, want exactly one, naming pid 10", got)
+		t.Errorf("risks %+v over 20 scans or more, want exactly one, naming pid 10", got)
 	}
 }

@@ -141,22 +141,24 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	}
 	after, _ := cg.OOMKills()
 	vmAfter, _ := oomtest.VMStatOOMKills()
-	time.Sleep(500 * time.Millisecond)
+	// Kills elsewhere on the machine in the meantime are not this test's:
+	// its lines are told by their cgroup, the metrics only by their sum.
+	quiet := vmAfter-vmBefore == after-before
 	// The metrics count the same kills: by constraint, and once per stage
 	// in the latency histogram. Each kill is counted as its line is
 	// written: wait for the last one, at most 5 s.
 	var m metricCounts
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		m = daemonCounts(t, out.snapshot())
-		if m.latency["written"] == hogs || time.Now().After(deadline) {
+		if m.latency["written"] >= hogs || time.Now().After(deadline) {
 			break
 		}
 	}
-	if m.latency["queued"] != hogs || m.latency["written"] != hogs {
+	if quiet && (m.latency["queued"] != hogs || m.latency["written"] != hogs) {
 		t.Errorf("latency histogram counts %v, want %d per stage", m.latency, hogs)
 	}
-	if m.kills != after-before {
-		t.Errorf("oomtrace_kills_total sums to %d; kernel: cgroup +%d", m.kills, after-before)
+	if m.kills < after-before || (quiet && m.kills != after-before) {
+		t.Errorf("oomtrace_kills_total sums to %d; kernel: cgroup +%d, vmstat +%d", m.kills, after-before, vmAfter-vmBefore)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -185,7 +187,11 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 		case "oomtrace_stopped":
 			stopped++
 		case "oom_kill":
-			if victim := ev["victim"].(map[string]any); victim["comm"] != "e2e-hog" {
+			victim := ev["victim"].(map[string]any)
+			if id, _ := victim["cgroup"].(map[string]any)["id"].(float64); uint64(id) != cg.ID {
+				continue // another kill on this machine
+			}
+			if victim["comm"] != "e2e-hog" {
 				t.Errorf("victim comm %v", victim["comm"])
 			}
 			kills++
@@ -194,8 +200,8 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	if started != 1 || stopped != 1 {
 		t.Errorf("started %d, stopped %d lines", started, stopped)
 	}
-	if uint64(kills) != after-before || uint64(kills) != vmAfter-vmBefore || kills != hogs {
-		t.Errorf("%d oom_kill lines; kernel: cgroup +%d, vmstat +%d; %d hogs killed", kills, after-before, vmAfter-vmBefore, hogs)
+	if uint64(kills) != after-before || kills != hogs {
+		t.Errorf("%d oom_kill lines in the scratch cgroup; kernel: cgroup +%d; %d hogs killed", kills, after-before, hogs)
 	}
 }
 
@@ -227,24 +233,42 @@ func TestBinaryRefusesWithoutPrivileges(t *testing.T) {
 func TestBinaryForcedHookRefused(t *testing.T) {
 	oomtest.RequireRoot(t)
 	bin := buildBinary(t)
-	cmd := exec.Command(bin, "--kill-hook", "kprobe", "--mark-hook", "tracepoint", "--metrics-addr", "")
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-		// Refused (no kprobes here, or no tracefs): must say which and why.
+	// What this kernel allows decides what must happen: kprobes need the
+	// kprobe PMU (or tracefs' kprobe_events), the classic tracepoint tracefs.
+	exists := func(path string) bool { _, err := os.Stat(path); return err == nil }
+	kprobes := exists("/sys/bus/event_source/devices/kprobe") || exists("/sys/kernel/tracing/kprobe_events")
+	tracepoint := exists("/sys/kernel/tracing/events/oom/mark_victim")
+	args := []string{"--kill-hook", "kprobe", "--mark-hook", "tracepoint"}
+	if !kprobes || !tracepoint {
+		// Refused: exit 1, naming the hook and why.
+		cmd := exec.Command(bin, append(args, "--metrics-addr", "")...)
+		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errorsAs(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "oomtrace: ") {
-			t.Fatalf("err %v output %s", err, out)
+			t.Fatalf("kprobes %v, tracepoint %v: err %v output %s", kprobes, tracepoint, err, out)
 		}
-		t.Logf("refused as expected: %s", out)
-	case <-time.After(5 * time.Second):
-		// This kernel allows both: the binary runs; stop it.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-done
-		t.Logf("both hooks attached here: %s", out)
+		if want := map[bool]string{true: "mark_victim", false: "kprobe"}[kprobes]; !strings.Contains(string(out), want) {
+			t.Errorf("the refusal does not name %s: %s", want, out)
+		}
+		return
+	}
+	// Both allowed: it runs with exactly the forced hooks, and stops cleanly.
+	cmd, out, stderr := startBinary(t, bin, args...)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("stopping: %v, stderr %s", err, stderr)
+	}
+	<-out.done
+	started := false
+	for _, l := range out.snapshot() {
+		if strings.Contains(l, `"message":"oomtrace_started"`) {
+			started = strings.Contains(l, `"oom_kill_process":"kprobe"`) && strings.Contains(l, `"mark_victim":"tracepoint"`)
+		}
+	}
+	if !started {
+		t.Errorf("no startup line with the forced hooks: %v", out.snapshot())
 	}
 }
 

@@ -86,7 +86,7 @@ func TestBinaryOutputStalled(t *testing.T) {
 	before, _ := cg.OOMKills()
 	storm(t, cg, 120, 4)
 	after, _ := cg.OOMKills()
-	time.Sleep(500 * time.Millisecond)
+	// No wait for the reader: at SIGTERM it reads the ring buffer to its end.
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	data := readAll(t, out)
 	if err := cmd.Wait(); err != nil {
@@ -98,6 +98,11 @@ func TestBinaryOutputStalled(t *testing.T) {
 	}
 	if uint64(c.kills+c.dropped) != after-before || c.stopped != 1 {
 		t.Errorf("written %d + dropped %d, kernel counted %d; %d stopped lines", c.kills, c.dropped, after-before, c.stopped)
+		for _, l := range strings.Split(string(data), "\n") {
+			if !strings.Contains(l, `"message":"oom_kill"`) {
+				t.Logf("  %.300s", l)
+			}
+		}
 	}
 }
 
@@ -117,7 +122,7 @@ func TestBinaryOutputReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(200 * time.Millisecond)
+	waitFile(t, file, nil) // reopened: a new file at the old name
 	storm(t, cg, 1, 1)
 	waitKills(t, file, 1)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -141,7 +146,15 @@ func TestBinarySIGTERMMidStorm(t *testing.T) {
 	cmd, out, stderr := startBinary(t, bin)
 	done := make(chan struct{})
 	go func() { defer close(done); storm(t, cg, 60, 4) }()
-	time.Sleep(300 * time.Millisecond)
+	// Mid-storm: once the kernel has counted a few of its kills.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n, err := cg.OOMKills(); err == nil && n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the storm killed nothing in 30s")
+		}
+	}
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	<-out.done
@@ -190,7 +203,7 @@ func TestBinaryRingBufferFlooded(t *testing.T) {
 	storm(t, cg, 40, 4)
 	after, _ := cg.OOMKills()
 	_ = cmd.Process.Signal(syscall.SIGCONT)
-	time.Sleep(time.Second)
+	// No wait for the reader: at SIGTERM it reads the ring buffer to its end.
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	<-out.done
 	if err := cmd.Wait(); err != nil {

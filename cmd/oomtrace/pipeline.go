@@ -20,6 +20,9 @@ type pipeline struct {
 	queue   chan tracer.Kill
 	dropped atomic.Uint64
 	done    chan struct{}
+	// abandoned: the drain timed out; what is still queued is dropped,
+	// counted once by whichever goroutine takes it off the queue.
+	abandoned atomic.Bool
 }
 
 // startPipeline runs handle on each queued kill in one goroutine, in order.
@@ -28,6 +31,10 @@ func startPipeline(size int, handle func(tracer.Kill)) *pipeline {
 	go func() {
 		defer close(p.done)
 		for k := range p.queue {
+			if p.abandoned.Load() {
+				p.dropped.Add(1)
+				continue
+			}
 			handle(k)
 		}
 	}()
@@ -50,14 +57,17 @@ func (p *pipeline) push(k tracer.Kill) {
 	}
 }
 
-// closeWithin lets the writer drain what is queued, waiting at most d, and
-// returns how many kills it could not write in time (output stalled).
-func (p *pipeline) closeWithin(d time.Duration) int {
+// closeWithin lets the writer drain what is queued, waiting at most d. What
+// it could not write in time (output stalled) is dropped and counted, once:
+// a writer that unblocks later writes none of it.
+func (p *pipeline) closeWithin(d time.Duration) {
 	close(p.queue)
 	select {
 	case <-p.done:
-		return 0
 	case <-time.After(d):
-		return len(p.queue)
+		p.abandoned.Store(true)
+		for range p.queue {
+			p.dropped.Add(1)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -115,9 +116,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if server != nil {
 		server.SetReady(false)
 	}
-	if left := p.closeWithin(drainTimeout); left > 0 {
-		p.dropped.Add(uint64(left))
-	}
+	p.closeWithin(drainTimeout)
 	w.reportDrops()
 	logStopped(log, t, p, w)
 	return err
@@ -125,11 +124,14 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 
 // writer enriches and writes each kill, on the pipeline's goroutine.
 type writer struct {
-	log       zerolog.Logger
-	enricher  *enrich.Enricher
-	metrics   *metrics.Metrics
-	out       *output
-	dropped   interface{ Load() uint64 }
+	log      zerolog.Logger
+	enricher *enrich.Enricher
+	metrics  *metrics.Metrics
+	out      *output
+	dropped  interface{ Load() uint64 }
+	// reportMu guards reported: the writer's goroutine reports drops, and
+	// so does shutdown, while a writer stalled past the drain may still run.
+	reportMu  sync.Mutex
 	reported  uint64 // drops already reported
 	outFailed uint64 // output failures already counted
 }
@@ -170,6 +172,8 @@ func (w *writer) reportDrops() {
 	if w.dropped == nil {
 		return
 	}
+	w.reportMu.Lock()
+	defer w.reportMu.Unlock()
 	if d := w.dropped.Load(); d > w.reported {
 		w.metrics.Lost(metrics.StageQueue, d-w.reported)
 		w.log.Warn().Time("time", time.Now()).Uint64("dropped", d-w.reported).Uint64("dropped_total", d).Msg("events_dropped")

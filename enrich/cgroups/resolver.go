@@ -42,13 +42,14 @@ type Resolver struct {
 	walkMu   sync.Mutex // one walk at a time; misses during a walk wait for it
 	nextWalk time.Time  // earliest miss-triggered walk
 	minGap   time.Duration
-	walks    int // walks done, for tests
+	now      func() time.Time // time.Now; tests step a clock of their own
+	walks    int              // walks done, for tests
 }
 
 // NewResolver returns a Resolver for h with an empty cache; call Refresh to
 // fill it.
 func NewResolver(h Hierarchy) *Resolver {
-	return &Resolver{h: h, handles: onCgroupfs(h.Root), cache: newGenCache(cacheSize), minGap: minRescanGap}
+	return &Resolver{h: h, handles: onCgroupfs(h.Root), cache: newGenCache(cacheSize), minGap: minRescanGap, now: time.Now}
 }
 
 // Path returns the path of cgroup id relative to the hierarchy root ("/"
@@ -89,7 +90,7 @@ func (r *Resolver) Refresh() error {
 func (r *Resolver) rescan() {
 	r.walkMu.Lock()
 	defer r.walkMu.Unlock()
-	if time.Now().Before(r.nextWalk) {
+	if r.now().Before(r.nextWalk) {
 		return
 	}
 	_ = r.walk()
@@ -97,11 +98,11 @@ func (r *Resolver) rescan() {
 
 // walk needs walkMu held.
 func (r *Resolver) walk() error {
-	start := time.Now()
+	start := r.now()
 	found, err := walkIDs(r.h.Root)
-	took := time.Since(start)
+	end := r.now()
 	r.walks++
-	r.nextWalk = time.Now().Add(max(r.minGap, rescanCPUShare*took))
+	r.nextWalk = end.Add(max(r.minGap, rescanCPUShare*end.Sub(start)))
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,14 @@ func TestResolverPaths(t *testing.T) {
 	}
 }
 
+// stepClock gives r a clock that moves only when the returned func says.
+func stepClock(r *Resolver) func(time.Duration) {
+	var mu sync.Mutex
+	now := time.Now()
+	r.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
 func TestResolverKeepsRemoved(t *testing.T) {
 	r, root := fixtureResolver(t, "/docker/"+id1)
 	dir := filepath.Join(root, "docker", id1)
@@ -57,7 +65,7 @@ func TestResolverKeepsRemoved(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * r.minGap) // a rescan would be allowed: the cache must answer anyway
+	stepClock(r)(2 * r.minGap) // a rescan would be allowed: the cache must answer anyway
 	if got, ok := r.Path(id); !ok || got != "/docker/"+id1 {
 		t.Errorf("removed cgroup: Path = %q, %v", got, ok)
 	}
@@ -69,6 +77,7 @@ func TestResolverKeepsRemoved(t *testing.T) {
 func TestResolverRescanRateLimit(t *testing.T) {
 	r, root := fixtureResolver(t, "/a")
 	r.minGap = 300 * time.Millisecond
+	step := stepClock(r)
 	if err := r.Refresh(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +103,7 @@ func TestResolverRescanRateLimit(t *testing.T) {
 	if n := walks(r); n > 2 {
 		t.Errorf("%d walks during a storm of 8000 misses within %v: want at most 2", n, r.minGap)
 	}
-	time.Sleep(r.minGap)
+	step(r.minGap)
 	if got, ok := r.Path(id); !ok || got != "/new" {
 		t.Errorf("after the gap: Path = %q, %v", got, ok)
 	}

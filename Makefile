@@ -73,7 +73,7 @@ test: deps vet build-arm64 check-generate test-host check-leftovers vmtest ## ev
 
 .PHONY: bench
 bench: build ## startup, idle RSS and wake-ups, a storm of 500 OOM kills; writes docs/benchmarks.md
-	$(GO) build -o $(BIN)/oombench ./bench
+	$(GO) build -o $(BIN)/oombench ./cmd/oombench
 	$(BIN)/oombench -bin $(BIN)/oomtrace -kills 500 -out docs/benchmarks.md
 
 .PHONY: clean

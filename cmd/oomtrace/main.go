@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/oomtrace/oomtrace/daemon"
 	"github.com/oomtrace/oomtrace/internal/workload"
 )
 
@@ -33,7 +34,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout)
+	err = daemon.Run(ctx, cfg, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "oomtrace: %v\n", err)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"runtime"
@@ -8,9 +8,9 @@ import (
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
-// defaultQueueSize bounds the kills waiting between the ring buffer reader
+// DefaultQueueSize bounds the kills waiting between the ring buffer reader
 // and the writer. A kill is a few hundred bytes; a storm of thousands fits.
-const defaultQueueSize = 4096
+const DefaultQueueSize = 4096
 
 // pipeline decouples the ring buffer reader, which must never wait, from
 // enrichment (which may wait a bounded time for Docker) and output (which

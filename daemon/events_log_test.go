@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -115,7 +115,7 @@ func lookup(m map[string]any, path string) (any, bool) {
 // documentation and the output cannot drift apart.
 func documentedFields(t *testing.T) []string {
 	t.Helper()
-	f, err := os.Open("../../docs/events.md")
+	f, err := os.Open("../docs/events.md")
 	if err != nil {
 		t.Fatal(err)
 	}

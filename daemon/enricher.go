@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os"
@@ -13,7 +13,7 @@ import (
 
 // newEnricher sets up enrichment from what this machine has: memory cgroups
 // when mounted, Docker metadata as --docker says.
-func newEnricher(cfg config, log zerolog.Logger) (*enrich.Enricher, *docker.Cache) {
+func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cache) {
 	var h *cgroups.Hierarchy
 	if found, err := cgroups.FindMemoryHierarchy(); err == nil {
 		h = &found
@@ -21,7 +21,7 @@ func newEnricher(cfg config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 		log.Warn().Err(err).Time("time", time.Now()).Msg("no_memory_cgroups")
 	}
 	var cache *docker.Cache
-	if dockerWanted(cfg.docker) {
+	if dockerWanted(cfg.Docker) {
 		cache = docker.NewCache(docker.Options{
 			OnError: func(err error) {
 				log.Debug().Err(err).Time("time", time.Now()).Msg("docker_error")

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 // crosses the threshold of its effective limit, once per crossing. It scans
 // when the kernel notifies (cgroup v1) or every --risk-interval, and is off
 // (no goroutine, no timer) when the threshold is 0. It returns a stop func.
-func startRiskWatcher(cfg config, log zerolog.Logger) func() {
-	if cfg.riskThreshold <= 0 {
+func startRiskWatcher(cfg Config, log zerolog.Logger) func() {
+	if cfg.RiskThreshold <= 0 {
 		return func() {}
 	}
 	src, err := rank.HostSource()
@@ -23,14 +23,14 @@ func startRiskWatcher(cfg config, log zerolog.Logger) func() {
 	}
 	w := &rank.Watcher{
 		Source:   src,
-		Interval: cfg.riskInterval,
-		Detector: rank.Detector{Threshold: cfg.riskThreshold / 100, Hysteresis: rank.DefaultHysteresis},
+		Interval: cfg.RiskInterval,
+		Detector: rank.Detector{Threshold: cfg.RiskThreshold / 100, Hysteresis: rank.DefaultHysteresis},
 		OnRisk:   func(r rank.Risk) { logRisk(log, r) },
 		OnError: func(err error) {
 			log.Debug().Err(err).Time("time", time.Now()).Msg("oom_risk_scan_error")
 		},
 		OnPolling: func(reason error) {
-			log.Info().Str("reason", reason.Error()).Dur("interval", cfg.riskInterval).
+			log.Info().Str("reason", reason.Error()).Dur("interval", cfg.RiskInterval).
 				Time("time", time.Now()).Msg("oom_risk_polling")
 		},
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -22,17 +22,19 @@ import (
 // output must not keep a SIGTERM'd daemon alive.
 const drainTimeout = 3 * time.Second
 
-// run traces until ctx is done. Every error it returns is a startup error:
-// once the hooks are attached, problems are logged and the tracer keeps going.
-func run(ctx context.Context, cfg config, stdout io.Writer) error {
-	out, err := openOutput(cfg.output, stdout)
+// Run traces until ctx is done: kernel records through the tracer's join,
+// a queue, enrichment, and the event lines. Every error it returns is a
+// startup error: once the hooks are attached, problems are logged and the
+// tracer keeps going.
+func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	out, err := openOutput(cfg.Output, stdout)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
 	log := newLogger(cfg, out)
 
-	t, err := tracer.Open(cfg.tracer)
+	t, err := tracer.Open(cfg.Tracer)
 	if err != nil {
 		return err
 	}
@@ -40,8 +42,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	m := metrics.New(500, t.Lost)
 	var server *metrics.Server
-	if cfg.metricsAddr != "" {
-		if server, err = metrics.Listen(cfg.metricsAddr, m); err != nil {
+	if cfg.MetricsAddr != "" {
+		if server, err = metrics.Listen(cfg.MetricsAddr, m); err != nil {
 			return err
 		}
 		defer server.Close()
@@ -95,13 +97,13 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	debug.FreeOSMemory()
 
 	w := &writer{log: log, enricher: enricher, metrics: m, out: out}
-	p := startPipeline(cfg.queueSize, w.write)
+	p := startPipeline(cfg.QueueSize, w.write)
 	w.dropped = &p.dropped
-	if cfg.readyFile != "" {
-		if err := os.WriteFile(cfg.readyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+	if cfg.ReadyFile != "" {
+		if err := os.WriteFile(cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			return fmt.Errorf("writing the ready file: %w", err)
 		}
-		defer os.Remove(cfg.readyFile)
+		defer os.Remove(cfg.ReadyFile)
 	}
 	if server != nil {
 		server.SetReady(true)

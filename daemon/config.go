@@ -1,0 +1,31 @@
+package daemon
+
+import (
+	"io"
+	"time"
+
+	"github.com/oomtrace/oomtrace/tracer"
+	"github.com/rs/zerolog"
+)
+
+// Config is what the daemon runs with; cmd/oomtrace fills it from its flags.
+type Config struct {
+	Format      string // json (one object per line) or console (for people)
+	LogLevel    zerolog.Level
+	ReadyFile   string // written once every hook that can attach is attached
+	Docker      string // auto, on or off
+	Output      string // a file (appended, reopened on SIGHUP); "" for stdout
+	MetricsAddr string // Prometheus /metrics and /healthz; "" disables
+	QueueSize   int    // kills that may wait for a stalled output
+	// RiskThreshold is a percentage of the effective limit; 0 turns oom_risk off.
+	RiskThreshold float64
+	RiskInterval  time.Duration
+	Tracer        tracer.Config
+}
+
+func newLogger(cfg Config, w io.Writer) zerolog.Logger {
+	if cfg.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "2006-01-02T15:04:05.000Z07:00"}
+	}
+	return zerolog.New(w).Level(cfg.LogLevel)
+}

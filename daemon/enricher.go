@@ -3,11 +3,11 @@ package daemon
 import (
 	"os"
 	"strings"
-	"time"
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/docker"
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/rs/zerolog"
 )
 
@@ -18,19 +18,19 @@ func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 	if found, err := cgroups.FindMemoryHierarchy(); err == nil {
 		h = &found
 	} else {
-		log.Warn().Err(err).Time("time", time.Now()).Msg("no_memory_cgroups")
+		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("no_memory_cgroups", err))
 	}
 	var cache *docker.Cache
 	if dockerWanted(cfg.Docker) {
 		cache = docker.NewCache(docker.Options{
 			OnError: func(err error) {
-				log.Debug().Err(err).Time("time", time.Now()).Msg("docker_error")
+				event.Write(log, zerolog.DebugLevel, event.NewDiagnostic("docker_error", err))
 			},
 		})
 	}
 	e := enrich.New(h, cache)
 	if err := e.Prime(); err != nil {
-		log.Warn().Err(err).Time("time", time.Now()).Msg("cgroup_scan_error")
+		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("cgroup_scan_error", err))
 	}
 	return e, cache
 }

@@ -10,49 +10,45 @@ import (
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/node"
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )
 
-// schemaVersion changes only when a field changes meaning or goes away;
-// added fields keep it. docs/events.md describes version 1.
-const schemaVersion = 1
-
-func init() {
-	zerolog.TimeFieldFormat = time.RFC3339Nano
+// startedEvent is the oomtrace_started line.
+func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr string) event.Started {
+	s := event.Started{
+		Time:          time.Now(),
+		SchemaVersion: event.SchemaVersion,
+		Kernel:        kernelRelease(),
+		Attach:        string(h.Attach()),
+		Hooks: event.Hooks{
+			OOMKillProcess:   orNone(h.Kill),
+			MarkVictim:       orNone(h.Mark),
+			MarkVictimLayout: orNone(string(h.MarkLayout)),
+			SignalGenerate:   orNone(h.Signal),
+		},
+		Refused:     map[string]string{},
+		Docker:      dockerOn,
+		MetricsAddr: metricsAddr,
+	}
+	maps.Copy(s.Refused, h.Refused)
+	if root, v2, ok := e.Hierarchy(); ok {
+		s.MemoryCgroups = &event.MemoryCgroups{Root: root, V2: v2}
+	}
+	if n, err := node.Read("/proc"); err == nil {
+		s.Node = nodeEvent(n)
+	}
+	return s
 }
 
 func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr string) {
-	ev := log.Info()
+	level := zerolog.InfoLevel
 	if h.Attach() == tracer.AttachMarkVictimOnly {
-		// Still every kill, but without the kernel's score and the OOM's scope.
-		ev = log.Warn()
+		// Still every kill, but the decision only where the stack has it.
+		level = zerolog.WarnLevel
 	}
-	refused := zerolog.Dict()
-	for hook, why := range h.Refused {
-		refused.Str(hook, why)
-	}
-	ev = ev.Time("time", time.Now()).
-		Int("schema_version", schemaVersion).
-		Str("kernel", kernelRelease()).
-		Str("attach", string(h.Attach())).
-		Dict("hooks", zerolog.Dict().
-			Str("oom_kill_process", orNone(h.Kill)).
-			Str("mark_victim", orNone(h.Mark)).
-			Str("mark_victim_layout", orNone(string(h.MarkLayout))).
-			Str("signal_generate", orNone(h.Signal))).
-		Dict("refused", refused).
-		Bool("docker", dockerOn).
-		Str("metrics_addr", metricsAddr)
-	if root, v2, ok := e.Hierarchy(); ok {
-		ev.Dict("memory_cgroups", zerolog.Dict().Str("root", root).Bool("v2", v2))
-	} else {
-		ev.Interface("memory_cgroups", nil)
-	}
-	if n, err := node.Read("/proc"); err == nil {
-		ev.Dict("node", nodeDict(n))
-	}
-	ev.Msg("oomtrace_started")
+	event.Write(log, level, startedEvent(h, e, dockerOn, metricsAddr))
 }
 
 func orNone(s string) string {
@@ -62,174 +58,114 @@ func orNone(s string) string {
 	return s
 }
 
-// logKill writes one oom_kill event; docs/events.md documents every field.
-func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
+// killEvent is the oom_kill line of k, as r enriched it.
+func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 	v := k.Victim
-	victim := zerolog.Dict().
-		Uint32("pid", v.Pid).
-		Uint32("tid", v.Tid).
-		Str("comm", v.Comm).
-		Uint32("uid", v.UID).
-		Int32("oom_score_adj", v.OOMScoreAdj).
-		Uint64("start_time_ns", v.StartTime).
-		Dict("pages", zerolog.Dict().
-			Uint64("anon", v.Pages.Anon).
-			Uint64("file", v.Pages.File).
-			Uint64("shmem", v.Pages.Shmem).
-			Uint64("swap", v.Pages.Swap).
-			Uint64("pgtables", v.Pages.PgTables)).
-		Dict("cgroup", cgroupDict(v, r))
-	if v.Partial {
-		victim.Bool("partial", true)
+	ev := event.Kill{
+		Time:          k.Time,
+		SchemaVersion: event.SchemaVersion,
+		BootNs:        k.BootNs,
+		Attach:        string(k.Attach),
+		Victim: event.Victim{
+			Pid: v.Pid, Tid: v.Tid, Comm: v.Comm, UID: v.UID, OOMScoreAdj: v.OOMScoreAdj, StartTimeNs: v.StartTime,
+			Pages:   event.Pages{Anon: v.Pages.Anon, File: v.Pages.File, Shmem: v.Pages.Shmem, Swap: v.Pages.Swap, PgTables: v.Pages.PgTables},
+			Cgroup:  cgroupEvent(v, r),
+			Partial: v.Partial,
+			Unknown: v.Unknown.Names(),
+		},
+		Trigger:      event.Process{Pid: k.Trigger.Pid, Tid: k.Trigger.Tid, Comm: k.Trigger.Comm},
+		OOM:          event.OOM{Memcg: memcgEvent(nil, r.Hit), TotalPagesExpected: r.TotalPagesExpected},
+		Score:        event.Score{Kernel: k.KernelScore, OOMScore: r.OOMScore},
+		Group:        []event.Process{},
+		Kills:        k.Kills(),
+		Repeat:       k.Repeat,
+		Container:    containerEvent(r),
+		K8s:          event.K8s{PodUID: event.OptStr(r.Container.PodUID), QoS: event.OptStr(r.Container.QoS)},
+		EnrichErrors: r.Errors,
 	}
-	victim.Strs("unknown", v.Unknown.Names())
-
-	oom := zerolog.Dict()
-	score := zerolog.Dict()
+	if ev.EnrichErrors == nil {
+		ev.EnrichErrors = map[string]string{}
+	}
 	if s := k.Scope; s != nil {
-		oom.Str("source", string(k.ScopeFrom)).
-			Str("constraint", s.Constraint.String()).
-			Uint64("totalpages", s.TotalPages).
-			Dict("memcg", memcgDict(&s.MemcgID, r.Hit)).
-			Uint32("gfp_mask", s.GFPMask).
-			Int32("order", s.Order)
-	} else {
-		oom.Interface("source", nil).
-			Interface("constraint", nil).
-			Interface("totalpages", nil).
-			Dict("memcg", memcgDict(nil, r.Hit)).
-			Interface("gfp_mask", nil).
-			Interface("order", nil)
-	}
-	oom.Interface("totalpages_expected", r.TotalPagesExpected)
-	if k.KernelScore != nil {
-		score.Int64("kernel", *k.KernelScore)
-	} else {
-		score.Interface("kernel", nil)
+		ev.OOM = event.OOM{
+			Source:             event.Ptr(string(k.ScopeFrom)),
+			Constraint:         event.Ptr(s.Constraint.String()),
+			TotalPages:         event.Ptr(s.TotalPages),
+			Memcg:              memcgEvent(&s.MemcgID, r.Hit),
+			GFPMask:            event.Ptr(s.GFPMask),
+			Order:              event.Ptr(s.Order),
+			TotalPagesExpected: r.TotalPagesExpected,
+		}
 	}
 	if c := r.Score; c != nil {
-		score.Int64("recomputed", c.Recomputed).Bool("match", c.Match)
-		if c.Reason != "" {
-			score.Str("special_case", c.Reason)
-		}
-	} else {
-		score.Interface("recomputed", nil).Interface("match", nil)
+		ev.Score.Recomputed, ev.Score.Match, ev.Score.SpecialCase = event.Ptr(c.Recomputed), event.Ptr(c.Match), c.Reason
 	}
-	score.Interface("oom_score", r.OOMScore)
-
-	group := zerolog.Arr()
 	for _, g := range k.Group {
-		group.Dict(zerolog.Dict().Uint32("pid", g.Pid).Uint32("tid", g.Tid).Str("comm", g.Comm))
+		ev.Group = append(ev.Group, event.Process{Pid: g.Pid, Tid: g.Tid, Comm: g.Comm})
 	}
-
-	ev := log.Info().
-		Time("time", k.Time).
-		Int("schema_version", schemaVersion).
-		Uint64("boot_ns", k.BootNs).
-		Str("attach", string(k.Attach)).
-		Dict("victim", victim).
-		Dict("trigger", zerolog.Dict().
-			Uint32("pid", k.Trigger.Pid).
-			Uint32("tid", k.Trigger.Tid).
-			Str("comm", k.Trigger.Comm)).
-		Dict("oom", oom).
-		Dict("score", score).
-		Array("group", group).
-		Int("kills", k.Kills()).
-		Bool("repeat", k.Repeat).
-		Dict("container", containerDict(r)).
-		Dict("k8s", k8sDict(r.Container)).
-		Dict("enrich_errors", errorsDict(r.Errors))
 	if r.Node != nil {
-		ev.Dict("node", nodeDict(*r.Node))
+		ev.Node = nodeEvent(*r.Node)
 	}
-	ev.Msg("oom_kill")
+	return ev
+}
+
+// logKill writes one oom_kill event, and a score_mismatch after it when the
+// kernel's score is not the model's.
+func logKill(log zerolog.Logger, k tracer.Kill, r enrich.Result) {
+	event.Write(log, zerolog.InfoLevel, killEvent(k, r))
 	if c := r.Score; c != nil && !c.Match {
-		log.Warn().Time("time", k.Time).
-			Uint32("pid", v.Pid).
-			Int64("kernel", *k.KernelScore).
-			Int64("recomputed", c.Recomputed).
-			Int64("expected", c.Expected).
-			Uint64("rss", v.Pages.RSS()).
-			Uint64("swap", v.Pages.Swap).
-			Uint64("pgtables", v.Pages.PgTables).
-			Int32("oom_score_adj", v.OOMScoreAdj).
-			Uint64("totalpages", k.Scope.TotalPages).
-			Msg("score_mismatch")
+		v := k.Victim
+		event.Write(log, zerolog.WarnLevel, event.ScoreMismatch{
+			Time: k.Time, Pid: v.Pid, Kernel: *k.KernelScore, Recomputed: c.Recomputed, Expected: c.Expected,
+			RSS: v.Pages.RSS(), Swap: v.Pages.Swap, PgTables: v.Pages.PgTables, OOMScoreAdj: v.OOMScoreAdj,
+			TotalPages: k.Scope.TotalPages,
+		})
 	}
 }
 
-func cgroupDict(v tracer.Task, r enrich.Result) *zerolog.Event {
-	d := zerolog.Dict().Uint64("id", v.CgroupID).Uint64("dfl_id", v.DflCgroupID)
-	if r.VictimPath != "" {
-		d.Str("path", r.VictimPath)
-	} else {
-		d.Interface("path", nil)
-	}
+func cgroupEvent(v tracer.Task, r enrich.Result) event.Cgroup {
+	c := event.Cgroup{ID: v.CgroupID, DflID: v.DflCgroupID, Path: event.OptStr(r.VictimPath), Chain: []event.Memcg{}}
 	if l := r.Limits; l != nil {
-		d.Interface("effective_limit_bytes", l.Effective)
-		d.Str("effective_limit_path", l.EffectivePath)
-		chain := zerolog.Arr()
+		c.EffectiveLimitBytes = l.Effective
+		c.EffectiveLimitPath = event.Ptr(l.EffectivePath)
 		for _, m := range l.Chain {
-			chain.Dict(zerolog.Dict().Str("path", m.Path).
-				Interface("limit_bytes", m.Limit).
-				Interface("high_bytes", m.High).
-				Interface("swap_limit_bytes", m.SwapLimit).
-				Interface("memsw_limit_bytes", m.MemSwLimit).
-				Interface("usage_bytes", m.Usage).
-				Interface("max_usage_bytes", m.MaxUsage).
-				Bool("removed", m.Removed))
+			c.Chain = append(c.Chain, event.Memcg{
+				Path: m.Path, LimitBytes: m.Limit, HighBytes: m.High, SwapLimitBytes: m.SwapLimit,
+				MemswLimitBytes: m.MemSwLimit, UsageBytes: m.Usage, MaxUsageBytes: m.MaxUsage, Removed: m.Removed,
+			})
 		}
-		d.Array("chain", chain)
-	} else {
-		d.Interface("effective_limit_bytes", nil).Interface("effective_limit_path", nil).Array("chain", zerolog.Arr())
 	}
-	return d
+	return c
 }
 
-// memcgDict is oom.memcg; id nil when the decision is unknown. Each key is
-// written once: strict parsers reject a document that repeats one.
-func memcgDict(id *uint64, hit *cgroups.Hit) *zerolog.Event {
-	d := zerolog.Dict()
-	if id != nil {
-		d.Uint64("id", *id)
-	} else {
-		d.Interface("id", nil)
-	}
+// memcgEvent is oom.memcg; id nil when the decision is unknown.
+func memcgEvent(id *uint64, hit *cgroups.Hit) event.OOMMemcg {
+	m := event.OOMMemcg{ID: id}
 	if hit != nil {
-		return d.Str("path", hit.Path).Interface("limit_bytes", hit.Limit).Str("source", hit.Source)
+		m.Path, m.LimitBytes, m.Source = event.Ptr(hit.Path), hit.Limit, event.Ptr(hit.Source)
 	}
-	return d.Interface("path", nil).Interface("limit_bytes", nil).Interface("source", nil)
+	return m
 }
 
-func containerDict(r enrich.Result) *zerolog.Event {
+func containerEvent(r enrich.Result) event.Container {
 	c := r.Container
-	d := zerolog.Dict()
-	optStr(d, "runtime", c.Runtime)
-	optStr(d, "id", c.ID)
-	optStr(d, "unit", c.Unit)
+	ev := event.Container{
+		Runtime: event.OptStr(c.Runtime), ID: event.OptStr(c.ID), Unit: event.OptStr(c.Unit),
+		Labels: map[string]any{},
+	}
 	if i := r.Docker; i != nil {
-		labels := zerolog.Dict()
 		keys := slices.Sorted(maps.Keys(i.Labels))
 		for n, k := range keys {
 			if n == maxLabels {
-				labels.Int("oomtrace.truncated_labels", len(keys)-maxLabels)
+				ev.Labels["oomtrace.truncated_labels"] = len(keys) - maxLabels
 				break
 			}
-			labels.Str(bounded(k), bounded(i.Labels[k]))
+			ev.Labels[bounded(k)] = bounded(i.Labels[k])
 		}
-		return d.Str("name", i.Name).Str("image", i.Image).Str("image_id", i.ImageID).
-			Dict("labels", labels).Int64("memory_limit_bytes", i.MemoryLimit)
+		ev.Name, ev.Image, ev.ImageID = event.Ptr(i.Name), event.Ptr(i.Image), event.Ptr(i.ImageID)
+		ev.MemoryLimitBytes = event.Ptr(i.MemoryLimit)
 	}
-	return d.Interface("name", nil).Interface("image", nil).Interface("image_id", nil).
-		Dict("labels", zerolog.Dict()).Interface("memory_limit_bytes", nil)
-}
-
-func k8sDict(c cgroups.Container) *zerolog.Event {
-	d := zerolog.Dict()
-	optStr(d, "pod_uid", c.PodUID)
-	optStr(d, "qos", c.QoS)
-	return d
+	return ev
 }
 
 // Bounds on what a container's labels add to a line: a label is set by
@@ -252,31 +188,10 @@ func bounded(s string) string {
 	return fmt.Sprintf("%s…(%d bytes truncated)", s[:cut], len(s)-cut)
 }
 
-// optStr writes s, or null when it is empty (unknown), so every documented
-// field is present in every event.
-func optStr(d *zerolog.Event, key, s string) {
-	if s == "" {
-		d.Interface(key, nil)
-	} else {
-		d.Str(key, s)
+func nodeEvent(n node.Context) *event.Node {
+	return &event.Node{
+		OvercommitMemory: n.OvercommitMemory, OvercommitRatio: n.OvercommitRatio, PanicOnOOM: n.PanicOnOOM,
+		OOMKillAllocatingTask: n.OOMKillAllocatingTask, OOMDumpTasks: n.OOMDumpTasks,
+		MemTotalBytes: n.MemTotalBytes, SwapTotalBytes: n.SwapTotalBytes,
 	}
-}
-
-func errorsDict(errs map[string]string) *zerolog.Event {
-	d := zerolog.Dict()
-	for _, k := range slices.Sorted(maps.Keys(errs)) {
-		d.Str(k, errs[k])
-	}
-	return d
-}
-
-func nodeDict(n node.Context) *zerolog.Event {
-	return zerolog.Dict().
-		Int("overcommit_memory", n.OvercommitMemory).
-		Int("overcommit_ratio", n.OvercommitRatio).
-		Int("panic_on_oom", n.PanicOnOOM).
-		Bool("oom_kill_allocating_task", n.OOMKillAllocatingTask).
-		Bool("oom_dump_tasks", n.OOMDumpTasks).
-		Uint64("mem_total_bytes", n.MemTotalBytes).
-		Uint64("swap_total_bytes", n.SwapTotalBytes)
 }

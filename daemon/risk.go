@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/rank"
 	"github.com/rs/zerolog"
 )
@@ -18,7 +19,7 @@ func startRiskWatcher(cfg Config, log zerolog.Logger) func() {
 	}
 	src, err := rank.HostSource()
 	if err != nil {
-		log.Warn().Err(err).Time("time", time.Now()).Msg("oom_risk_disabled")
+		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("oom_risk_disabled", err))
 		return func() {}
 	}
 	w := &rank.Watcher{
@@ -27,11 +28,12 @@ func startRiskWatcher(cfg Config, log zerolog.Logger) func() {
 		Detector: rank.Detector{Threshold: cfg.RiskThreshold / 100, Hysteresis: rank.DefaultHysteresis},
 		OnRisk:   func(r rank.Risk) { logRisk(log, r) },
 		OnError: func(err error) {
-			log.Debug().Err(err).Time("time", time.Now()).Msg("oom_risk_scan_error")
+			event.Write(log, zerolog.DebugLevel, event.NewDiagnostic("oom_risk_scan_error", err))
 		},
 		OnPolling: func(reason error) {
-			log.Info().Str("reason", reason.Error()).Dur("interval", cfg.RiskInterval).
-				Time("time", time.Now()).Msg("oom_risk_polling")
+			event.Write(log, zerolog.InfoLevel, event.RiskPolling{
+				Time: time.Now(), Reason: reason.Error(), Interval: float64(cfg.RiskInterval) / float64(time.Millisecond),
+			})
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -42,27 +44,15 @@ func startRiskWatcher(cfg Config, log zerolog.Logger) func() {
 
 // logRisk writes one oom_risk event; docs/events.md documents it.
 func logRisk(log zerolog.Logger, r rank.Risk) {
-	ev := log.Warn().Time("time", time.Now()).
-		Int("schema_version", schemaVersion).
-		Dict("cgroup", zerolog.Dict().Str("path", r.CgroupPath).Uint64("id", r.CgroupID)).
-		Int64("usage_bytes", r.Usage).
-		Int64("working_set_bytes", r.WorkingSet).
-		Int64("limit_bytes", r.Limit).
-		Float64("ratio", r.Ratio).
-		Float64("threshold", r.Threshold).
-		Uint64("totalpages", r.TotalPages).
-		Int("processes", r.Processes).
-		Bool("tie", r.Tie)
-	if v := r.Victim; v != nil {
-		ev.Dict("likely_victim", zerolog.Dict().
-			Int("pid", v.Pid).
-			Str("comm", v.Comm).
-			Str("cgroup", v.Cgroup).
-			Int("oom_score_adj", v.OOMScoreAdj).
-			Int64("score", v.Score).
-			Interface("oom_score", v.OOMScore))
-	} else {
-		ev.Interface("likely_victim", nil)
+	ev := event.Risk{
+		Time:          time.Now(),
+		SchemaVersion: event.SchemaVersion,
+		Cgroup:        event.RiskCgroup{Path: r.CgroupPath, ID: r.CgroupID},
+		UsageBytes:    r.Usage, WorkingSetBytes: r.WorkingSet, LimitBytes: r.Limit,
+		Ratio: r.Ratio, Threshold: r.Threshold, TotalPages: r.TotalPages, Processes: r.Processes, Tie: r.Tie,
 	}
-	ev.Msg("oom_risk")
+	if v := r.Victim; v != nil {
+		ev.LikelyVictim = &event.LikelyVictim{Pid: v.Pid, Comm: v.Comm, Cgroup: v.Cgroup, OOMScoreAdj: v.OOMScoreAdj, Score: v.Score, OOMScore: v.OOMScore}
+	}
+	event.Write(log, zerolog.WarnLevel, ev)
 }

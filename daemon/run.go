@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/metrics"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			// Run returns early only when Docker cannot be used at all (a
 			// DOCKER_HOST it cannot parse): say so once, trace on without it.
 			if err := dockerCache.Run(dctx); err != nil && dctx.Err() == nil {
-				log.Warn().Err(err).Time("time", time.Now()).Msg("docker_error")
+				event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("docker_error", err))
 			}
 		}()
 		defer func() { stopDocker(); <-dockerDone }()
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 			select {
 			case <-hup:
 				if err := out.Reopen(); err != nil {
-					log.Error().Err(err).Time("time", time.Now()).Msg("output_reopen_error")
+					event.Write(log, zerolog.ErrorLevel, event.NewDiagnostic("output_reopen_error", err))
 				}
 			case <-stopHup:
 				return
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		m.Latency(metrics.StageQueued, k.Age())
 		p.push(k)
 	},
-		func(err error) { log.Error().Err(err).Time("time", time.Now()).Msg("record_error") })
+		func(err error) { event.Write(log, zerolog.ErrorLevel, event.NewDiagnostic("record_error", err)) })
 	if server != nil {
 		server.SetReady(false)
 	}
@@ -178,7 +179,7 @@ func (w *writer) reportDrops() {
 	defer w.reportMu.Unlock()
 	if d := w.dropped.Load(); d > w.reported {
 		w.metrics.Lost(metrics.StageQueue, d-w.reported)
-		w.log.Warn().Time("time", time.Now()).Uint64("dropped", d-w.reported).Uint64("dropped_total", d).Msg("events_dropped")
+		event.Write(w.log, zerolog.WarnLevel, event.EventsDropped{Time: time.Now(), Dropped: d - w.reported, DroppedTotal: d})
 		w.reported = d
 	}
 }
@@ -186,20 +187,15 @@ func (w *writer) reportDrops() {
 func logStopped(log zerolog.Logger, t *tracer.Tracer, p *pipeline, w *writer) {
 	lost, lostErr := t.Lost()
 	if lostErr != nil {
-		log.Error().Err(lostErr).Msg("stats_error")
+		event.Write(log, zerolog.ErrorLevel, event.NewDiagnostic("stats_error", lostErr))
 	}
 	s := t.Stats()
-	log.Info().Time("time", time.Now()).
-		Uint64("kills", s.Kills).
-		Uint64("decisions", s.Decisions).
-		Uint64("shortcut_marks", s.ShortcutMarks).
-		Uint64("skipped_exiting", s.SkippedExiting).
-		Uint64("records_lost", lost).
-		Uint64("queue_dropped", p.dropped.Load()).
-		Uint64("output_failures", w.out.failures.Load()).
-		Uint64("score_mismatches", w.enricher.Stats.ScoreMismatches.Load()).
-		Uint64("enrich_errors", w.enricher.Stats.Errors.Load()).
-		Msg("oomtrace_stopped")
+	event.Write(log, zerolog.InfoLevel, event.Stopped{
+		Time: time.Now(), Kills: s.Kills, Decisions: s.Decisions, ShortcutMarks: s.ShortcutMarks,
+		SkippedExiting: s.SkippedExiting, RecordsLost: lost, QueueDropped: p.dropped.Load(),
+		OutputFailures: w.out.failures.Load(), ScoreMismatches: w.enricher.Stats.ScoreMismatches.Load(),
+		EnrichErrors: w.enricher.Stats.Errors.Load(),
+	})
 }
 
 func serverAddr(s *metrics.Server) string {

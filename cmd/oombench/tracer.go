@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
@@ -35,22 +36,24 @@ func startTracer(bin string, args ...string) (*tracerProc, error) {
 	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
 	t := &tracerProc{dir: dir}
 	err = t.start(cmd, func(line []byte) {
-		var ev struct {
-			Message     string
-			BootNs      uint64 `json:"boot_ns"`
-			Kills       int
-			MetricsAddr string `json:"metrics_addr"`
-		}
-		if json.Unmarshal(line, &ev) != nil {
+		// Through the schema's own types: the message first, then its line.
+		var head struct{ Message string }
+		if json.Unmarshal(line, &head) != nil {
 			return
 		}
-		switch ev.Message {
-		case "oomtrace_started":
-			t.mu.Lock()
-			t.metricsAddr = ev.MetricsAddr
-			t.mu.Unlock()
-		case "oom_kill":
-			t.record(ev.Kills, time.Duration(clockNs(unix.CLOCK_BOOTTIME)-ev.BootNs))
+		switch head.Message {
+		case (event.Started{}).Name():
+			var ev event.Started
+			if json.Unmarshal(line, &ev) == nil {
+				t.mu.Lock()
+				t.metricsAddr = ev.MetricsAddr
+				t.mu.Unlock()
+			}
+		case (event.Kill{}).Name():
+			var ev event.Kill
+			if json.Unmarshal(line, &ev) == nil {
+				t.record(ev.Kills, time.Duration(clockNs(unix.CLOCK_BOOTTIME)-ev.BootNs))
+			}
 		}
 	})
 	if err != nil {

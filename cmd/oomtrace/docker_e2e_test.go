@@ -13,47 +13,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/internal/dockertest"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 )
 
-// event is the part of an oom_kill line these tests read.
-type event struct {
-	Message string
-	Victim  struct {
-		Pid    int
-		Comm   string
-		Cgroup struct{ Path *string }
-	}
-	OOM struct {
-		Memcg struct{ Path *string }
-	}
-	Container struct {
-		Runtime, ID, Name, Image *string
-		ImageID                  *string `json:"image_id"`
-		Labels                   map[string]string
-		MemoryLimitBytes         *int64 `json:"memory_limit_bytes"`
-	}
-	EnrichErrors map[string]string `json:"enrich_errors"`
-}
-
-func (l *lines) kills(t *testing.T) []event {
+// kills decodes the oom_kill lines through the schema's own type.
+func (l *lines) kills(t *testing.T) []event.Kill {
 	t.Helper()
-	var out []event
+	var out []event.Kill
 	for _, line := range l.snapshot() {
-		var ev event
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		var head struct{ Message string }
+		if err := json.Unmarshal([]byte(line), &head); err != nil {
 			t.Fatalf("invalid JSON line %q: %v", line, err)
 		}
-		if ev.Message == "oom_kill" {
-			out = append(out, ev)
+		if head.Message != (event.Kill{}).Name() {
+			continue
 		}
+		var ev event.Kill
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("oom_kill line %q does not decode: %v", line, err)
+		}
+		out = append(out, ev)
 	}
 	return out
 }
 
 // waitFor waits until n oom_kill lines are out (or 20 s), then returns them.
-func (l *lines) waitFor(t *testing.T, n int) []event {
+func (l *lines) waitFor(t *testing.T, n int) []event.Kill {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for len(l.kills(t)) < n && time.Now().Before(deadline) {
@@ -63,8 +50,8 @@ func (l *lines) waitFor(t *testing.T, n int) []event {
 	return l.kills(t)
 }
 
-func byContainer(evs []event, id string) []event {
-	var out []event
+func byContainer(evs []event.Kill, id string) []event.Kill {
+	var out []event.Kill
 	for _, e := range evs {
 		if e.Container.ID != nil && *e.Container.ID == id {
 			out = append(out, e)
@@ -197,7 +184,7 @@ func TestBinaryWithDockerDownAndBack(t *testing.T) {
 		t.Fatalf("container after restart exited %d", code)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	var got []event
+	var got []event.Kill
 	for len(got) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		got = byContainer(out.kills(t), back)
@@ -207,14 +194,14 @@ func TestBinaryWithDockerDownAndBack(t *testing.T) {
 	}
 }
 
-func firstName(evs []event) *string {
+func firstName(evs []event.Kill) *string {
 	if len(evs) == 0 {
 		return nil
 	}
 	return evs[0].Container.Name
 }
 
-func firstErrors(evs []event) map[string]string {
+func firstErrors(evs []event.Kill) map[string]string {
 	if len(evs) == 0 {
 		return nil
 	}

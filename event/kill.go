@@ -1,0 +1,167 @@
+package event
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Kill is the oom_kill line: one per OOM decision of the kernel (in
+// mark_victim mode, one per kill). docs/events.md documents every field.
+type Kill struct {
+	Time          time.Time         `json:"time"`
+	SchemaVersion int               `json:"schema_version"`
+	BootNs        uint64            `json:"boot_ns"`
+	Attach        string            `json:"attach"`
+	Victim        Victim            `json:"victim"`
+	Trigger       Process           `json:"trigger"`
+	OOM           OOM               `json:"oom"`
+	Score         Score             `json:"score"`
+	Group         []Process         `json:"group"`
+	Kills         int               `json:"kills"`
+	Repeat        bool              `json:"repeat"`
+	Container     Container         `json:"container"`
+	K8s           K8s               `json:"k8s"`
+	EnrichErrors  map[string]string `json:"enrich_errors"`
+	Node          *Node             `json:"node,omitempty"` // global OOMs only
+}
+
+func (Kill) Name() string                            { return "oom_kill" }
+func (k Kill) MarshalZerologObject(e *zerolog.Event) { embed(e, k) }
+
+// Process names a task.
+type Process struct {
+	Pid  uint32 `json:"pid"`
+	Tid  uint32 `json:"tid"`
+	Comm string `json:"comm"`
+}
+
+// Victim is the killed process as the kernel saw it.
+type Victim struct {
+	Pid         uint32   `json:"pid"`
+	Tid         uint32   `json:"tid"`
+	Comm        string   `json:"comm"`
+	UID         uint32   `json:"uid"`
+	OOMScoreAdj int32    `json:"oom_score_adj"`
+	StartTimeNs uint64   `json:"start_time_ns"`
+	Pages       Pages    `json:"pages"`
+	Cgroup      Cgroup   `json:"cgroup"`
+	Partial     bool     `json:"partial,omitempty"`
+	Unknown     []string `json:"unknown"`
+}
+
+// Pages are the victim's memory counters, in pages.
+type Pages struct {
+	Anon     uint64 `json:"anon"`
+	File     uint64 `json:"file"`
+	Shmem    uint64 `json:"shmem"`
+	Swap     uint64 `json:"swap"`
+	PgTables uint64 `json:"pgtables"`
+}
+
+// Cgroup is the victim's memory cgroup and the limits above it.
+type Cgroup struct {
+	ID                  uint64  `json:"id"`
+	DflID               uint64  `json:"dfl_id"`
+	Path                *string `json:"path"`
+	EffectiveLimitBytes *int64  `json:"effective_limit_bytes"`
+	EffectiveLimitPath  *string `json:"effective_limit_path"`
+	Chain               []Memcg `json:"chain"`
+}
+
+// Memcg is one cgroup of the chain, leaf first.
+type Memcg struct {
+	Path            string `json:"path"`
+	LimitBytes      *int64 `json:"limit_bytes"`
+	HighBytes       *int64 `json:"high_bytes"`
+	SwapLimitBytes  *int64 `json:"swap_limit_bytes"`
+	MemswLimitBytes *int64 `json:"memsw_limit_bytes"`
+	UsageBytes      *int64 `json:"usage_bytes"`
+	MaxUsageBytes   *int64 `json:"max_usage_bytes"`
+	Removed         bool   `json:"removed"`
+}
+
+// OOM is the kernel's decision: why and where memory ran out.
+type OOM struct {
+	Source             *string  `json:"source"`
+	Constraint         *string  `json:"constraint"`
+	TotalPages         *uint64  `json:"totalpages"`
+	Memcg              OOMMemcg `json:"memcg"`
+	GFPMask            *uint32  `json:"gfp_mask"`
+	Order              *int32   `json:"order"`
+	TotalPagesExpected *uint64  `json:"totalpages_expected"`
+}
+
+// OOMMemcg is the memory cgroup whose limit the OOM hit.
+type OOMMemcg struct {
+	ID         *uint64 `json:"id"`
+	Path       *string `json:"path"`
+	LimitBytes *int64  `json:"limit_bytes"`
+	Source     *string `json:"source"`
+}
+
+// Score is the kernel's score of the victim beside the model's.
+type Score struct {
+	Kernel      *int64 `json:"kernel"`
+	Recomputed  *int64 `json:"recomputed"`
+	Match       *bool  `json:"match"`
+	SpecialCase string `json:"special_case,omitempty"`
+	OOMScore    *int64 `json:"oom_score"`
+}
+
+// Container is the runtime's view of the victim's cgroup.
+type Container struct {
+	Runtime          *string        `json:"runtime"`
+	ID               *string        `json:"id"`
+	Unit             *string        `json:"unit"`
+	Name             *string        `json:"name"`
+	Image            *string        `json:"image"`
+	ImageID          *string        `json:"image_id"`
+	Labels           map[string]any `json:"labels"` // strings, and the count of labels cut (a number)
+	MemoryLimitBytes *int64         `json:"memory_limit_bytes"`
+}
+
+// K8s is the pod, from the cgroup path.
+type K8s struct {
+	PodUID *string `json:"pod_uid"`
+	QoS    *string `json:"qos"`
+}
+
+// Node is the node's OOM settings.
+type Node struct {
+	OvercommitMemory      int    `json:"overcommit_memory"`
+	OvercommitRatio       int    `json:"overcommit_ratio"`
+	PanicOnOOM            int    `json:"panic_on_oom"`
+	OOMKillAllocatingTask bool   `json:"oom_kill_allocating_task"`
+	OOMDumpTasks          bool   `json:"oom_dump_tasks"`
+	MemTotalBytes         uint64 `json:"mem_total_bytes"`
+	SwapTotalBytes        uint64 `json:"swap_total_bytes"`
+}
+
+// ScoreMismatch follows a Kill whose score.match is false.
+type ScoreMismatch struct {
+	Time        time.Time `json:"time"`
+	Pid         uint32    `json:"pid"`
+	Kernel      int64     `json:"kernel"`
+	Recomputed  int64     `json:"recomputed"`
+	Expected    int64     `json:"expected"`
+	RSS         uint64    `json:"rss"`
+	Swap        uint64    `json:"swap"`
+	PgTables    uint64    `json:"pgtables"`
+	OOMScoreAdj int32     `json:"oom_score_adj"`
+	TotalPages  uint64    `json:"totalpages"`
+}
+
+func (ScoreMismatch) Name() string                            { return "score_mismatch" }
+func (m ScoreMismatch) MarshalZerologObject(e *zerolog.Event) { embed(e, m) }
+
+// Ptr is &v, for the optional fields.
+func Ptr[T any](v T) *T { return &v }
+
+// OptStr is &s, or nil (null) for "" (unknown).
+func OptStr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
-	"github.com/oomtrace/oomtrace/enrich/node"
 	"github.com/oomtrace/oomtrace/event"
+	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )

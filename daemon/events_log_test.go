@@ -13,10 +13,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/oomtrace/oomtrace/enrich"
-	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/docker"
-	"github.com/oomtrace/oomtrace/enrich/node"
+	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )

@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/docker"
-	"github.com/oomtrace/oomtrace/enrich/node"
+	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 

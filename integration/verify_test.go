@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/oomtrace/oomtrace/verify"
 )

@@ -6,21 +6,14 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/oomtrace/oomtrace/kernel/mm"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"golang.org/x/sys/unix"
 )
 
 // Pages are a process's memory as oom_badness() counts it, in pages (the
 // same names as victim.pages in oom_kill events).
-type Pages struct {
-	Anon     uint64 `json:"anon"`
-	File     uint64 `json:"file"`
-	Shmem    uint64 `json:"shmem"`
-	Swap     uint64 `json:"swap"`
-	PgTables uint64 `json:"pgtables"`
-}
-
-// RSS is get_mm_rss(): anon + file + shmem.
-func (p Pages) RSS() uint64 { return p.Anon + p.File + p.Shmem }
+type Pages = mm.Pages
 
 // proc is one process as read from /proc.
 type proc struct {
@@ -75,33 +68,9 @@ func (r *reader) readProc(procRoot string, pid int) (p proc, ok bool, err error)
 		return p, false, gone(err)
 	}
 	p.pid = pid
-	hasMM := false
-	kb := func(v []byte) uint64 {
-		f := bytes.Fields(v)
-		if len(f) == 0 {
-			return 0
-		}
-		n, _ := strconv.ParseUint(string(f[0]), 10, 64)
-		return n * 1024 / pageSize
-	}
-	for line := range bytes.Lines(data) {
-		k, v, _ := bytes.Cut(line, []byte{':'})
-		switch string(k) {
-		case "Name":
-			p.comm = string(bytes.TrimSpace(v)) // the kernel escapes \n and \\ here
-		case "RssAnon":
-			p.pages.Anon, hasMM = kb(v), true
-		case "RssFile":
-			p.pages.File = kb(v)
-		case "RssShmem":
-			p.pages.Shmem = kb(v)
-		case "VmSwap":
-			p.pages.Swap = kb(v)
-		case "VmPTE": // mm_pgtables_bytes() in kB
-			p.pages.PgTables = kb(v)
-		}
-	}
-	if !hasMM {
+	st := procfs.ParseStatus(data)
+	p.comm, p.pages = st.Name, st.Pages
+	if !st.HasMM {
 		return p, false, nil
 	}
 	adj, err := r.number(base + "oom_score_adj")

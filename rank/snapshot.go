@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
-	nodectx "github.com/oomtrace/oomtrace/enrich/node"
+	"github.com/oomtrace/oomtrace/kernel/badness"
+	nodectx "github.com/oomtrace/oomtrace/kernel/node"
 	"golang.org/x/sys/unix"
 )
 

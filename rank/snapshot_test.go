@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
+	"github.com/oomtrace/oomtrace/kernel/badness"
 )
 
 // 64 MiB is 16384 pages: an OOM there adds adj × 16 points.

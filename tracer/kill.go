@@ -1,6 +1,10 @@
 package tracer
 
-import "time"
+import (
+	"time"
+
+	"github.com/oomtrace/oomtrace/kernel/mm"
+)
 
 // Attach names how the tracer learns of kills; it is part of every event
 // because it decides which fields can be known.
@@ -126,16 +130,7 @@ func (u Unknown) Names() []string {
 }
 
 // Pages are the victim's memory counters, in pages, as the OOM killer reads them.
-type Pages struct {
-	Anon     uint64
-	File     uint64
-	Shmem    uint64
-	Swap     uint64
-	PgTables uint64 // mm->pgtables_bytes / page size, rounded down as the kernel does
-}
-
-// RSS is what get_mm_rss() returns: anon + file + shmem.
-func (p Pages) RSS() uint64 { return p.Anon + p.File + p.Shmem }
+type Pages = mm.Pages
 
 // ScopeFrom is where a kill's decision (Scope, KernelScore) was read.
 type ScopeFrom string

@@ -4,18 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
-)
-
-// Capability bits (linux/capability.h).
-const (
-	capSysAdmin = 21
-	capPerfmon  = 38
-	capBPF      = 39
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
 
 // ErrPermission means the process lacks the privileges to load BPF programs.
@@ -34,12 +26,11 @@ var btfPath = "/sys/kernel/btf/vmlinux"
 // Preflight checks what the tracer cannot run without, so the user gets one
 // clear sentence instead of a verifier log.
 func Preflight() error {
-	caps, err := effectiveCaps()
+	self, err := procfs.ReadStatus(0)
 	if err != nil {
 		return fmt.Errorf("reading capabilities: %w", err)
 	}
-	has := func(bit uint) bool { return caps&(1<<bit) != 0 }
-	if !has(capSysAdmin) && !(has(capBPF) && has(capPerfmon)) {
+	if !self.Has(procfs.CapSysAdmin) && !(self.Has(procfs.CapBPF) && self.Has(procfs.CapPerfmon)) {
 		return ErrPermission
 	}
 	if _, err := os.Stat(btfPath); err != nil {
@@ -50,18 +41,4 @@ func Preflight() error {
 		return ErrNoRingBuf
 	}
 	return nil
-}
-
-// effectiveCaps reads CapEff from /proc/self/status.
-func effectiveCaps() (uint64, error) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
 }

@@ -8,13 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
 
 // Config chooses the hooks; the zero value attaches the best the kernel allows.
@@ -239,29 +238,15 @@ func (t *Tracer) Close() error {
 // the thread id: never 0.
 func resolvePartial(task *Task) {
 	task.Pid = task.Tid
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(int(task.Tid)) + "/status")
+	st, err := procfs.ReadStatus(int(task.Tid))
 	if err != nil {
 		return
 	}
-	fromRecord := task.Comm != ""
-	for _, line := range strings.Split(string(data), "\n") {
-		key, val, _ := strings.Cut(line, ":")
-		val = strings.TrimSpace(val)
-		switch key {
-		case "Name":
-			if !fromRecord {
-				task.Comm = EscapeComm([]byte(val))
-			}
-		case "Tgid":
-			if n, err := strconv.ParseUint(val, 10, 32); err == nil {
-				task.Pid = uint32(n)
-			}
-		case "Uid":
-			// Real, effective, saved, fs: the kernel reports the real one.
-			real, _, _ := strings.Cut(val, "\t")
-			if n, err := strconv.ParseUint(real, 10, 32); err == nil && !fromRecord {
-				task.UID = uint32(n)
-			}
-		}
+	if st.Tgid != 0 {
+		task.Pid = st.Tgid
+	}
+	if task.Comm == "" { // not from the record
+		task.Comm = EscapeComm([]byte(st.Name))
+		task.UID = st.UID
 	}
 }

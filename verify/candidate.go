@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
+	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
 
 // candidate is a process the kernel may choose, as read from /proc just
@@ -26,21 +27,11 @@ type candidate struct {
 // them with the model against totalPages.
 func readCandidate(name string, pid int, totalPages uint64, model Model) (candidate, error) {
 	c := candidate{Name: name, Pid: pid}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.ReadStatus(pid)
 	if err != nil {
 		return c, err
 	}
-	kb := map[string]uint64{}
-	for _, line := range strings.Split(string(status), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[2] == "kB" {
-			kb[strings.TrimSuffix(f[0], ":")], _ = strconv.ParseUint(f[1], 10, 64)
-		}
-	}
-	page := uint64(os.Getpagesize()) / 1024
-	c.RSS = (kb["RssAnon"] + kb["RssFile"] + kb["RssShmem"]) / page
-	c.Swap = kb["VmSwap"] / page
-	c.PgTables = kb["VmPTE"] / page
+	c.RSS, c.Swap, c.PgTables = st.Pages.RSS(), st.Pages.Swap, st.Pages.PgTables
 	c.Adj, err = readInt(fmt.Sprintf("/proc/%d/oom_score_adj", pid))
 	if err != nil {
 		return c, err

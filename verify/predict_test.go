@@ -3,7 +3,7 @@ package verify
 import (
 	"testing"
 
-	"github.com/oomtrace/oomtrace/enrich/badness"
+	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 

@@ -7,9 +7,9 @@ import (
 	"os"
 
 	"github.com/oomtrace/oomtrace/enrich"
-	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/internal/workload"
+	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 

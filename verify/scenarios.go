@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/oomtrace/oomtrace/enrich/node"
 	"github.com/oomtrace/oomtrace/internal/workload"
+	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
 	"golang.org/x/sys/unix"
 )

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/enrich"
-	"github.com/oomtrace/oomtrace/enrich/badness"
 	"github.com/oomtrace/oomtrace/internal/workload"
+	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 

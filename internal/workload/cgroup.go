@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
 
 // Hierarchy is where memory cgroups live on this machine.
@@ -236,15 +238,6 @@ func write(path, value string) error {
 // oom_score_adj, which needs CAP_SYS_RESOURCE. Some sandboxes run root
 // without it (the CI host does); the test VM has it.
 func CanLowerOOMScoreAdj() bool {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && caps&(1<<24) != 0 // CAP_SYS_RESOURCE
-		}
-	}
-	return false
+	self, err := procfs.ReadStatus(0)
+	return err == nil && self.Has(procfs.CapSysResource)
 }

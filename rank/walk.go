@@ -1,14 +1,14 @@
 package rank
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"golang.org/x/sys/unix"
+
+	"github.com/oomtrace/oomtrace/internal/kfile"
 )
 
 // Source is where to read: the memory cgroup hierarchy and /proc. Both are
@@ -215,13 +215,4 @@ func (r *reader) intAt(at int, name string) (int64, error) {
 }
 
 // keyed finds "key value" in a flat-keyed file such as memory.stat.
-func keyed(data []byte, key string) (int64, bool) {
-	for line := range bytes.Lines(data) {
-		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte{' '})
-		if ok && string(k) == key {
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
-}
+func keyed(data []byte, key string) (int64, bool) { return kfile.Keyed(data, key) }

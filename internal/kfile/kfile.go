@@ -6,7 +6,9 @@
 package kfile
 
 import (
+	"bytes"
 	"fmt"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,4 +35,17 @@ func ReadAt(dfd int, name string, buf []byte) ([]byte, error) {
 		}
 		return buf[:n], nil
 	}
+}
+
+// Keyed finds "key value" in a flat-keyed file such as memory.stat,
+// memory.events or /proc/vmstat.
+func Keyed(data []byte, key string) (int64, bool) {
+	for line := range bytes.Lines(data) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte{' '})
+		if ok && string(k) == key {
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

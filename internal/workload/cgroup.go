@@ -1,8 +1,6 @@
 package workload
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,35 +11,17 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/kernel/procfs"
+
+	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"github.com/oomtrace/oomtrace/internal/kfile"
 )
 
-// Hierarchy is where memory cgroups live on this machine.
-type Hierarchy struct {
-	Root string // mount point of the memory controller's hierarchy
-	V2   bool
-}
+// Hierarchy is where memory cgroups live on this machine: the enricher's.
+type Hierarchy = cgroups.Hierarchy
 
 // FindHierarchy locates the memory controller: cgroup v2 when it is enabled
 // there, else the v1 memory hierarchy.
-func FindHierarchy() (Hierarchy, error) {
-	if data, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil &&
-		hasWord(string(data), "memory") {
-		return Hierarchy{Root: "/sys/fs/cgroup", V2: true}, nil
-	}
-	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err == nil {
-		return Hierarchy{Root: "/sys/fs/cgroup/memory"}, nil
-	}
-	return Hierarchy{}, errors.New("no memory cgroup hierarchy: neither cgroup v2 with the memory controller at /sys/fs/cgroup nor v1 at /sys/fs/cgroup/memory")
-}
-
-func hasWord(s, w string) bool {
-	for _, f := range strings.Fields(s) {
-		if f == w {
-			return true
-		}
-	}
-	return false
-}
+func FindHierarchy() (Hierarchy, error) { return cgroups.FindMemoryHierarchy() }
 
 // Cgroup is a scratch memory cgroup.
 type Cgroup struct {
@@ -214,17 +194,14 @@ func readKeyed(path, key string) (uint64, error) {
 	return parseKeyed(data, key, path)
 }
 
-// parseKeyed reads "key value" lines, the format of memory.events,
-// memory.oom_control and /proc/vmstat.
+// parseKeyed reads the "key value" line key of a file's contents, as
+// memory.events, memory.oom_control and /proc/vmstat hold them.
 func parseKeyed(data []byte, key, path string) (uint64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == key {
-			return strconv.ParseUint(f[1], 10, 64)
-		}
+	n, ok := kfile.Keyed(data, key)
+	if !ok || n < 0 {
+		return 0, fmt.Errorf("%s: no %s line", path, key)
 	}
-	return 0, fmt.Errorf("%s: no %s line", path, key)
+	return uint64(n), nil
 }
 
 func write(path, value string) error {

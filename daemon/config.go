@@ -21,6 +21,9 @@ type Config struct {
 	RiskThreshold float64
 	RiskInterval  time.Duration
 	Tracer        tracer.Config
+	// CPUProfile, when set, is a file for a pprof CPU profile of the whole
+	// run (what `make bench` reads the per-kill costs from).
+	CPUProfile string
 }
 
 func newLogger(cfg Config, w io.Writer) zerolog.Logger {

@@ -35,6 +35,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 		cfg.Tracer.RingBufferSize = uint32(n)
 		return err
 	})
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
 	if err := fs.Parse(args); err != nil {

@@ -73,7 +73,7 @@ func ReadLimits(h Hierarchy, cgPath string) (Limits, error) {
 	}
 	var l Limits
 	for p := cgPath; ; p = path.Dir(p) {
-		m, err := readMemcg(h.dir(p), h.V2)
+		m, err := readMemcg(h.Dir(p), h.V2)
 		if err != nil {
 			return Limits{}, err
 		}

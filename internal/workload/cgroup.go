@@ -12,16 +12,16 @@ import (
 
 	"github.com/oomtrace/oomtrace/kernel/procfs"
 
-	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/internal/kfile"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 )
 
 // Hierarchy is where memory cgroups live on this machine: the enricher's.
-type Hierarchy = cgroups.Hierarchy
+type Hierarchy = cgroupfs.Hierarchy
 
 // FindHierarchy locates the memory controller: cgroup v2 when it is enabled
 // there, else the v1 memory hierarchy.
-func FindHierarchy() (Hierarchy, error) { return cgroups.FindMemoryHierarchy() }
+func FindHierarchy() (Hierarchy, error) { return cgroupfs.FindMemoryHierarchy() }
 
 // Cgroup is a scratch memory cgroup.
 type Cgroup struct {

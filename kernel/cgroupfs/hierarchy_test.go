@@ -1,7 +1,8 @@
-package cgroups
+package cgroupfs
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -43,10 +44,15 @@ func TestFindInMountinfo(t *testing.T) {
 }
 
 func TestV2HasMemory(t *testing.T) {
-	root := fixture(t, map[string]files{
-		"/with":    {"cgroup.controllers": "cpuset cpu io memory pids\n"},
-		"/without": {"cgroup.controllers": "cpu memory_x\n"},
-	})
+	root := t.TempDir()
+	for dir, controllers := range map[string]string{"/with": "cpuset cpu io memory pids\n", "/without": "cpu memory_x\n"} {
+		if err := os.MkdirAll(root+dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(root+dir+"/cgroup.controllers", []byte(controllers), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if !v2HasMemory(root + "/with") {
 		t.Error("memory not seen")
 	}

@@ -423,7 +423,10 @@ static __always_inline struct record *mark_record(void)
  */
 #define STACK_CHUNK_WORDS 64 /* 512 bytes per read */
 #define STACK_CHUNKS 32      /* 16 KiB: THREAD_SIZE on x86-64 and arm64 */
-#define STACK_CANDIDATES 4
+/* The newest matches kept, a power of two: a deep stack whose task is its
+ * own trigger (a victim dumping core) holds its pointer in many frames
+ * above the oom_control's. */
+#define STACK_CANDIDATES 64
 #define MEMCG_DEPTH 16
 
 /* The scan's working memory. The candidates live here, not in registers:
@@ -442,7 +445,7 @@ struct {
 	__type(value, struct stack_scan);
 } stack_buf SEC(".maps");
 
-/* The victim's memory cgroup as a mem_cgroup pointer, or 0. */
+/* The css of the victim's memory cgroup, or 0. */
 static __always_inline struct cgroup_subsys_state *task_memcg_css(struct task_struct *task)
 {
 	struct cgroup_subsys_state *css = 0;

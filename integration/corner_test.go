@@ -102,6 +102,12 @@ func TestCoreDumpingVictim(t *testing.T) {
 	if len(kills) != 1 || int(kills[0].Victim.Pid) != procs[0].Pid() {
 		t.Fatalf("got %+v, want one kill of the dumping hog %d", kills, procs[0].Pid())
 	}
+	// The decision is read too, hooked or off the stack: a deep stack (the
+	// victim is its own trigger, in the middle of writing its core) holds
+	// its task pointer many times above the oom_control.
+	if h := r.tr.Hooks(); (h.Kill != "" || h.Signal != "") && kills[0].Scope == nil {
+		t.Errorf("no decision read for the dumping victim (hooks %+v)", h)
+	}
 }
 
 // A global OOM whose victim sits in a memory.oom.group cgroup: the group

@@ -71,7 +71,7 @@ const (
 type oomtraceStackScan struct {
 	_    structs.HostLayout
 	W    [64]uint64
-	Cand [4]uint32
+	Cand [64]uint32
 	N    uint32
 	_    [4]byte
 }

@@ -433,6 +433,9 @@ static __always_inline struct record *mark_record(void)
  * the verifier does not track map memory, so a match does not fork its state
  * for the rest of the loop (2048 words would otherwise exceed its limit). */
 struct stack_scan {
+	u64 base;                   /* the stack's lowest address */
+	u64 task, leader;           /* the words searched for */
+	u64 css;                    /* the victim's memory css, for plausible_candidate() */
 	u64 w[STACK_CHUNK_WORDS];
 	u32 cand[STACK_CANDIDATES]; /* word index of each match, a ring */
 	u32 n;                      /* matches so far */
@@ -492,14 +495,60 @@ static __always_inline bool plausible_oc(struct oom_control *oc, struct cgroup_s
 	return constraint <= CONSTRAINT_MEMORY_POLICY;
 }
 
+/* Scans chunk c of the stack for the scan's task and leader words, adding
+ * each match's word index to its candidates. Returns 0, or -1 when the
+ * chunk cannot be read.
+ *
+ * A global function, on purpose: the verifier checks it once, on its own,
+ * instead of once per unrolled iteration of the caller's loop. Inlined, the
+ * 2048-word scan took the verifier over 100 ms to accept (most of the
+ * daemon's startup); this way it checks 64 words and 32 calls. What it
+ * searches for comes through the map, since a global function takes only
+ * scalars (a task pointer is not one to the verifier, cast or not). */
+__noinline int scan_stack_chunk(u32 c)
+{
+	u32 zero = 0;
+	struct stack_scan *buf = bpf_map_lookup_elem(&stack_buf, &zero);
+
+	if (!buf || c >= STACK_CHUNKS)
+		return -1;
+	if (bpf_probe_read_kernel(buf->w, sizeof(buf->w), (void *)(buf->base + c * sizeof(buf->w))))
+		return -1;
+	for (u32 i = 0; i < STACK_CHUNK_WORDS; i++) {
+		u64 w = buf->w[i];
+		if (w == buf->task || w == buf->leader) {
+			buf->cand[buf->n & (STACK_CANDIDATES - 1)] = c * STACK_CHUNK_WORDS + i;
+			buf->n++;
+		}
+	}
+	return 0;
+}
+
+/* The address of the struct oom_control around the k-th newest candidate
+ * if it is a plausible one, else 0. Newest (highest, so outermost frame)
+ * first: what lies below the current frame is stale. A global function for
+ * the reason scan_stack_chunk() is: the candidates' checks walk the memcg
+ * chain, 64 times 16 steps when inlined. */
+__noinline u64 plausible_candidate(u32 k)
+{
+	long off = bpf_core_field_offset(struct oom_control, chosen);
+	u32 zero = 0;
+	struct stack_scan *buf = bpf_map_lookup_elem(&stack_buf, &zero);
+	u64 oc;
+
+	if (!buf || k >= buf->n || k >= STACK_CANDIDATES)
+		return 0;
+	oc = buf->base + (u64)buf->cand[(buf->n - 1 - k) & (STACK_CANDIDATES - 1)] * 8 - off;
+	if (!plausible_oc((void *)oc, (void *)buf->css))
+		return 0;
+	return oc;
+}
+
 static __always_inline void scope_from_stack(struct record *r, struct task_struct *task)
 {
 	struct task_struct *current = (void *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	long off = bpf_core_field_offset(struct oom_control, chosen);
-	u32 n, zero = 0;
+	u32 zero = 0;
 	struct stack_scan *buf = bpf_map_lookup_elem(&stack_buf, &zero);
-	struct cgroup_subsys_state *css;
 	void *stack;
 
 	if (!buf || !bpf_core_field_exists(current->stack))
@@ -508,31 +557,19 @@ static __always_inline void scope_from_stack(struct record *r, struct task_struc
 	if (!stack)
 		return;
 	buf->n = 0;
-	for (u32 c = 0; c < STACK_CHUNKS; c++) {
-		if (bpf_probe_read_kernel(buf->w, sizeof(buf->w), stack + c * sizeof(buf->w)))
-			continue;
-		for (u32 i = 0; i < STACK_CHUNK_WORDS; i++) {
-			u64 w = buf->w[i];
-			if (w == (u64)task || w == (u64)leader) {
-				buf->cand[buf->n & (STACK_CANDIDATES - 1)] = c * STACK_CHUNK_WORDS + i;
-				buf->n++;
-			}
-		}
-	}
-	n = buf->n;
-	css = task_memcg_css(task);
-	/* Newest (highest, so outermost frame) first: what lies below the
-	 * current frame is stale. */
+	buf->base = (u64)stack;
+	buf->task = (u64)task;
+	buf->leader = (u64)BPF_CORE_READ(task, group_leader);
+	buf->css = (u64)task_memcg_css(task);
+	for (u32 c = 0; c < STACK_CHUNKS; c++)
+		scan_stack_chunk(c);
 	for (u32 k = 0; k < STACK_CANDIDATES; k++) {
-		struct oom_control *oc;
+		u64 oc = plausible_candidate(k);
 
-		if (k >= n)
-			break;
-		oc = stack + (u64)buf->cand[(n - 1 - k) & (STACK_CANDIDATES - 1)] * 8 - off;
-		if (!plausible_oc(oc, css))
-			continue;
-		fill_scope(r, oc, SCOPE_STACK);
-		return;
+		if (oc) {
+			fill_scope(r, (void *)oc, SCOPE_STACK);
+			return;
+		}
 	}
 }
 

@@ -69,11 +69,15 @@ const (
 )
 
 type oomtraceStackScan struct {
-	_    structs.HostLayout
-	W    [64]uint64
-	Cand [64]uint32
-	N    uint32
-	_    [4]byte
+	_      structs.HostLayout
+	Base   uint64
+	Task   uint64
+	Leader uint64
+	Css    uint64
+	W      [64]uint64
+	Cand   [64]uint32
+	N      uint32
+	_      [4]byte
 }
 
 type oomtraceTaskFlags uint32

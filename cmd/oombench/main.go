@@ -26,9 +26,10 @@ func main() {
 		parallel = flag.Int("parallel", 4, "hogs running at once")
 		out      = flag.String("out", "", "also write the results as Markdown to this file")
 		singles  = flag.Int("singles", 100, "OOM kills one at a time, for latency without a storm")
+		profile  = flag.String("cpu-profile", "", "write the measured oomtrace's CPU profile (storm and single kills) to this file")
 	)
 	flag.Parse()
-	if err := run(*bin, *kills, *parallel, *singles, *out); err != nil {
+	if err := run(*bin, *kills, *parallel, *singles, *out, *profile); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -38,7 +39,7 @@ type result struct {
 	name, oomtrace, bpftrace, note string
 }
 
-func run(bin string, kills, parallel, singles int, out string) error {
+func run(bin string, kills, parallel, singles int, out, profile string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: it loads BPF and provokes OOM kills in a scratch cgroup")
 	}
@@ -79,7 +80,11 @@ func run(bin string, kills, parallel, singles int, out string) error {
 		fmt.Sprintf("oomtrace: 5 starts, min %s max %s; bpftrace: 3 starts, to its BEGIN probe", ms(startups[0]), ms(startups[4])))
 
 	// Both attached at once, on the same storm.
-	tr, err := startTracer(bin)
+	var profArgs []string
+	if profile != "" {
+		profArgs = []string{"--cpu-profile", profile}
+	}
+	tr, err := startTracer(bin, profArgs...)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,8 @@ type Enricher struct {
 	pageSize  uint64
 	Stats     Stats
 
+	limits limitsCache
+
 	nodeMu  sync.Mutex
 	node    node.Context
 	nodeErr error
@@ -134,7 +136,9 @@ func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
 	}
 	r.VictimPath = path
 	r.Container = cgroups.ParseContainer(path)
-	limits, err := cgroups.ReadLimits(*e.hierarchy, path)
+	limits, err := e.limits.get(path, time.Now(), func(p string) (cgroups.Limits, error) {
+		return cgroups.ReadLimits(*e.hierarchy, p)
+	})
 	if err != nil {
 		fail("cgroup", err)
 		return

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/oomtrace/oomtrace/internal/fdwait"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,9 +26,14 @@ import (
 type notifier struct {
 	src Source
 	c   chan struct{} // a scan is due; capacity 1, so bursts coalesce
+	// quit ends a due() waiting for the watcher to take a notification.
+	quit chan struct{}
 
 	epfd, inotify, stop int
-	done                chan struct{}
+	// wait parks the loop in the runtime's poller until the epoll set has
+	// events, so that no P sits in a blocking epoll_wait (see fdwait).
+	wait *fdwait.Waiter
+	done chan struct{}
 
 	mu     sync.Mutex
 	thresh int              // the eventfd every registered level signals
@@ -59,7 +66,7 @@ func newNotifier(src Source) (*notifier, error) {
 	if err := unix.Access(control, unix.W_OK); err != nil {
 		return nil, fmt.Errorf("cannot register memory usage levels in %s: %w", control, err)
 	}
-	n := &notifier{src: src, c: make(chan struct{}, 1), done: make(chan struct{}),
+	n := &notifier{src: src, c: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		epfd: -1, inotify: -1, stop: -1, thresh: -1,
 		levels: map[uint64]int64{}, wds: map[int32]uint64{}, watch: map[uint64]bool{}}
 	var err error
@@ -78,6 +85,9 @@ func newNotifier(src Source) (*notifier, error) {
 			err = unix.EpollCtl(n.epfd, unix.EPOLL_CTL_ADD, d.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: d.tag})
 		}
 	}
+	if err == nil {
+		n.wait, err = fdwait.New(n.epfd, "cgroup notifications' epoll")
+	}
 	if err != nil {
 		n.closeFds()
 		return nil, fmt.Errorf("setting up cgroup notifications: %w", err)
@@ -93,6 +103,7 @@ func newEventfd() (int, error) {
 // close stops the loop and closes every descriptor; closing the eventfd
 // unregisters its levels in the kernel.
 func (n *notifier) close() {
+	close(n.quit)
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
 	_, _ = unix.Write(n.stop, one[:])
@@ -101,6 +112,9 @@ func (n *notifier) close() {
 }
 
 func (n *notifier) closeFds() {
+	if n.wait != nil {
+		n.wait.Close()
+	}
 	for _, fd := range []int{n.thresh, n.stop, n.inotify, n.epfd} {
 		if fd >= 0 {
 			unix.Close(fd)
@@ -108,15 +122,19 @@ func (n *notifier) closeFds() {
 	}
 }
 
-// loop waits in epoll_wait, with no timeout, and says a scan is due when a
-// level was crossed, a cgroup removed (the kernel signals its levels'
-// eventfd then), created, or its limit written.
+// loop waits, with no timeout, and says a scan is due when a level was
+// crossed, a cgroup removed (the kernel signals its levels' eventfd then),
+// created, or its limit written.
 func (n *notifier) loop() {
 	defer close(n.done)
 	events := make([]unix.EpollEvent, 4)
 	buf := make([]byte, 16<<10)
 	for {
-		k, err := unix.EpollWait(n.epfd, events, -1)
+		err := n.wait.Wait(time.Time{})
+		k := 0
+		if err == nil {
+			k, err = unix.EpollWait(n.epfd, events, 0) // ready: does not block
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -142,12 +160,45 @@ func (n *notifier) loop() {
 				due = true
 			}
 		}
-		if due {
-			n.due()
+		if due && !n.dueOrPause() {
+			return
 		}
 	}
 }
 
+// dueOrPause says a scan is due. When one is already pending, the watcher
+// is waiting out its pace (notifiedGap): until it takes the pending one,
+// the level and inotify descriptors are taken out of the epoll set's
+// interest, so their signals wake nothing (an eventfd wakes its epoll set on
+// every signal, read or not). An OOM storm signals two or three times per
+// kill: each kill takes usage down through a level, the next allocation back
+// up, and each new process joining writes cgroup.procs. False once closed.
+func (n *notifier) dueOrPause() bool {
+	select {
+	case n.c <- struct{}{}:
+		return true
+	default:
+	}
+	n.interest(0)
+	defer n.interest(unix.EPOLLIN)
+	select {
+	case n.c <- struct{}{}:
+		return true
+	case <-n.quit:
+		return false
+	}
+}
+
+// interest sets the events the epoll set wants of the level and inotify
+// descriptors. Modifying re-checks them: what came meanwhile is signalled.
+func (n *notifier) interest(events uint32) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_ = unix.EpollCtl(n.epfd, unix.EPOLL_CTL_MOD, n.thresh, &unix.EpollEvent{Events: events, Fd: tagThresh})
+	_ = unix.EpollCtl(n.epfd, unix.EPOLL_CTL_MOD, n.inotify, &unix.EpollEvent{Events: events, Fd: tagInotify})
+}
+
+// due says a scan is due, at once: the loop stops after it.
 func (n *notifier) due() {
 	select {
 	case n.c <- struct{}{}:

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/oomtrace/oomtrace/internal/fdwait"
 	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 type Tracer struct {
 	att    attacher
 	reader *ringbuf.Reader
+	waiter *fdwait.Waiter // waits for the ring buffer in the runtime's poller
+	raw    ringbuf.Record // the record being read, reused
 	lost   *ebpf.Map
 	joiner *Joiner
 }
@@ -91,10 +94,16 @@ func Open(cfg Config) (*Tracer, error) {
 		closeMaps()
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
+	if t.waiter, err = fdwait.New(coll.Maps["events"].FD(), "ring buffer"); err != nil {
+		t.reader.Close()
+		closeMaps()
+		return nil, err
+	}
 	err = t.attach(cfg)
 	t.att.btf = nil // megabytes of kernel types, needed only to load
 	if err != nil {
 		t.att.close()
+		t.waiter.Close()
 		t.reader.Close()
 		closeMaps()
 		return nil, err
@@ -144,32 +153,41 @@ func (t *Tracer) Lost() (uint64, error) {
 // onError and skipped; the loop never stops on one.
 //
 // At the end nothing the kernel recorded is lost: the hooks are detached
-// first, so no record can come after, then the reader is flushed and reads
-// what the ring buffer still holds to its end.
+// first, so no record can come after, then what the ring buffer still holds
+// is read to its end.
 func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) error {
 	t.joiner.emit = emit
 	stop := context.AfterFunc(ctx, func() {
 		t.att.detach()
-		if err := t.reader.Flush(); err != nil {
-			t.reader.Close() // cannot flush: end now
-		}
+		t.waiter.Stop()
 	})
 	defer stop()
 
-	var raw ringbuf.Record
+	// Reads never block: the waiter waits, in the runtime's poller.
+	t.reader.SetDeadline(fdwait.Expired)
 	failures := 0
 	for {
-		// Wake up only while a decision waits for its end: no idle wake-ups.
-		if t.joiner.Pending() {
-			t.reader.SetDeadline(time.Now().Add(endCheck))
-		} else {
-			t.reader.SetDeadline(time.Time{})
+		if !t.drain(onError) {
+			return nil // closed
 		}
-		err := t.reader.ReadInto(&raw)
+		if failures > 0 {
+			// Not a record's fault: the next read may fail the same way
+			// at once. Back off, 10 ms doubling to a second.
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(10*time.Millisecond<<min(failures, 7), time.Second)):
+			}
+		}
+		// Wake up only while a decision waits for its end: no idle wake-ups.
+		var deadline time.Time
+		if t.joiner.Pending() {
+			deadline = time.Now().Add(endCheck)
+		}
+		err := t.waiter.Wait(deadline)
 		switch {
-		case errors.Is(err, ringbuf.ErrFlushed), errors.Is(err, ringbuf.ErrClosed):
-			// Flushed: every record written before the hooks were
-			// detached has been read. Closed: Close was called.
+		case errors.Is(err, fdwait.ErrStopped):
+			// The hooks are detached: this read is the last.
+			t.drain(onError)
 			t.joiner.FlushAll()
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -177,20 +195,32 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 			t.joiner.FlushLeft(now-uint64(endCheck), func(tid uint32, seq uint64) bool {
 				return t.insideDecision(tid, seq, now)
 			})
-			continue
+			failures = 0
 		case err != nil:
-			// Not a record's fault: the next read may fail the same way
-			// at once. Back off, 10 ms doubling to a second.
-			onError(fmt.Errorf("reading the ring buffer: %w", err))
+			onError(fmt.Errorf("waiting for the ring buffer: %w", err))
 			failures++
-			select {
-			case <-ctx.Done():
-			case <-time.After(min(10*time.Millisecond<<min(failures, 7), time.Second)):
-			}
-			continue
+		default:
+			failures = 0
 		}
-		failures = 0
-		rec, err := DecodeRecord(raw.RawSample)
+	}
+}
+
+// drain reads every record the ring buffer holds and feeds it to the join.
+// It returns false once the reader is closed.
+func (t *Tracer) drain(onError func(error)) bool {
+	for {
+		err := t.reader.ReadInto(&t.raw)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return true // empty
+		case errors.Is(err, ringbuf.ErrClosed):
+			t.joiner.FlushAll()
+			return false
+		case err != nil:
+			onError(fmt.Errorf("reading the ring buffer: %w", err))
+			return true
+		}
+		rec, err := DecodeRecord(t.raw.RawSample)
 		if err != nil {
 			onError(err)
 			continue
@@ -221,6 +251,7 @@ func (t *Tracer) insideDecision(tid uint32, seq uint64, now uint64) bool {
 // Close detaches every hook and frees the program. Run must have returned.
 func (t *Tracer) Close() error {
 	t.att.close()
+	t.waiter.Close()
 	err := t.reader.Close()
 	for _, m := range t.att.maps {
 		m.Close()

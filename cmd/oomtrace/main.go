@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/oomtrace/oomtrace/daemon"
@@ -33,11 +34,24 @@ func main() {
 		fmt.Fprintf(os.Stderr, "oomtrace: %v\n", err)
 		os.Exit(2)
 	}
+	daemonProcs()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err = daemon.Run(ctx, cfg, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "oomtrace: %v\n", err)
 		os.Exit(1)
+	}
+}
+
+// daemonProcs runs the daemon on one P unless GOMAXPROCS says otherwise. Its
+// work is serial (one reader, one writer, waits in the poller), so a second
+// P buys nothing but wake-ups: readying the writer woke an idle P's thread,
+// which found nothing to do and slept again, on every kill. Measured in an
+// OOM storm on 2 vCPUs: 4 context switches per kill instead of 6-7, and
+// about a fifth less CPU time per kill.
+func daemonProcs() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 }

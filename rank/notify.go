@@ -130,10 +130,13 @@ func (n *notifier) loop() {
 	events := make([]unix.EpollEvent, 4)
 	buf := make([]byte, 16<<10)
 	for {
-		err := n.wait.Wait(time.Time{})
-		k := 0
-		if err == nil {
-			k, err = unix.EpollWait(n.epfd, events, 0) // ready: does not block
+		var k int
+		var err error
+		if werr := n.wait.Wait(time.Time{}, func() bool {
+			k, err = unix.EpollWait(n.epfd, events, 0) // does not block
+			return k > 0 || (err != nil && err != unix.EINTR)
+		}); werr != nil {
+			err = werr
 		}
 		if err == unix.EINTR {
 			continue

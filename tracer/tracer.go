@@ -183,7 +183,7 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 		if t.joiner.Pending() {
 			deadline = time.Now().Add(endCheck)
 		}
-		err := t.waiter.Wait(deadline)
+		err := t.waiter.Wait(deadline, func() bool { return t.reader.AvailableBytes() > 0 })
 		switch {
 		case errors.Is(err, fdwait.ErrStopped):
 			// The hooks are detached: this read is the last.

@@ -65,11 +65,14 @@ func New(fd int, name string) (*Waiter, error) {
 	return &Waiter{f: f, rc: rc}, nil
 }
 
-// Wait returns nil when the descriptor may be readable, at the deadline
-// (zero: none) with os.ErrDeadlineExceeded, or, once Stop was called, with
-// ErrStopped. It may return early, never late: readiness that came while
-// the caller was reading makes the next Wait return at once.
-func (w *Waiter) Wait(deadline time.Time) error {
+// Wait returns nil once ready reports true, at the deadline (zero: none)
+// with os.ErrDeadlineExceeded, or, once Stop was called, with ErrStopped.
+// ready is asked first, then each time the poller sees the descriptor
+// readable: it must look at the source itself (data in the ring, events in
+// the set) without blocking. Asking first is what loses nothing: the poller
+// forgets readiness from before a wait, so what came after the caller's
+// last read and before this wait is seen only by that first ask.
+func (w *Waiter) Wait(deadline time.Time, ready func() bool) error {
 	w.mu.Lock()
 	if w.stopped {
 		w.mu.Unlock()
@@ -80,13 +83,7 @@ func (w *Waiter) Wait(deadline time.Time) error {
 	if err != nil {
 		return err
 	}
-	waited := false
-	err = w.rc.Read(func(uintptr) bool {
-		// First call: not yet waited, so ask the poller to wait.
-		done := waited
-		waited = true
-		return done
-	})
+	err = w.rc.Read(func(uintptr) bool { return ready() })
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {

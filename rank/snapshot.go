@@ -205,11 +205,12 @@ func (s Source) workingSet(r *reader, n node) (int64, error) {
 	if n.usage < 0 {
 		return -1, nil
 	}
-	data, err := r.read(s.dir(n.path) + "/memory.stat")
+	f := s.Hierarchy.Files()
+	data, err := r.read(s.dir(n.path) + "/" + f.Stat)
 	if err != nil {
 		return 0, err
 	}
-	inactive, _ := keyed(data, s.layout().inactiveFile)
+	inactive, _ := keyed(data, f.InactiveFile)
 	return max(n.usage-inactive, 0), nil
 }
 
@@ -220,21 +221,22 @@ func (s Source) totalPages(r *reader, h node, m machine) (uint64, error) {
 	if m.swapPages == 0 {
 		return limit, nil // no swap to allow: spare the read
 	}
-	l := s.layout()
+	f := s.Hierarchy.Files()
 	swappiness := m.swappiness // v2: vm.swappiness
-	if !s.Hierarchy.V2 {
+	if f.Swappiness != "" {
 		// v1: the memcg's own (the root's file shows vm.swappiness).
-		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/memory.swappiness")
+		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+f.Swappiness)
 		if err != nil {
 			return 0, err
 		}
 		swappiness = int(v)
 	}
-	sw, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+l.swapLimit)
+	swapFile := f.SwapLimit + f.MemswLimit // each version has one
+	sw, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+swapFile)
 	if err != nil {
 		return 0, err
 	}
-	if sw >= 0 && l.swapIsMemsw {
+	if sw >= 0 && f.MemswLimit != "" {
 		sw = max(sw-h.limit, 0)
 	}
 	if sw >= 0 {

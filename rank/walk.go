@@ -6,9 +6,9 @@ import (
 	"os"
 
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
-	"golang.org/x/sys/unix"
-
 	"github.com/oomtrace/oomtrace/internal/kfile"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
+	"golang.org/x/sys/unix"
 )
 
 // Source is where to read: the memory cgroup hierarchy and /proc. Both are
@@ -25,24 +25,6 @@ func HostSource() (Source, error) {
 		return Source{}, err
 	}
 	return Source{Hierarchy: h, ProcRoot: "/proc"}, nil
-}
-
-// layout names the files of one cgroup version.
-type layout struct {
-	limit, usage, swapLimit, inactiveFile string
-	swapIsMemsw                           bool // v1's limit is memory+swap, v2's swap alone
-}
-
-var (
-	layoutV1 = layout{"memory.limit_in_bytes", "memory.usage_in_bytes", "memory.memsw.limit_in_bytes", "total_inactive_file", true}
-	layoutV2 = layout{"memory.max", "memory.current", "memory.swap.max", "inactive_file", false}
-)
-
-func (s Source) layout() layout {
-	if s.Hierarchy.V2 {
-		return layoutV2
-	}
-	return layoutV1
 }
 
 func (s Source) dir(path string) string {
@@ -75,7 +57,7 @@ func (s Source) walk(r *reader) ([]node, error) {
 	if err := unix.Stat(s.Hierarchy.Root, &st); err != nil {
 		return nil, fmt.Errorf("walking memory cgroups: %w", err)
 	}
-	w := walker{r: r, l: s.layout(), dents: make([]byte, 16<<10)}
+	w := walker{r: r, f: s.Hierarchy.Files(), dents: make([]byte, 16<<10)}
 	w.nodes = []node{{path: "/", id: st.Ino}}
 	if err := w.visit(0, -1, unix.AT_FDCWD, s.Hierarchy.Root); err != nil {
 		return nil, fmt.Errorf("walking memory cgroups: %w", err)
@@ -85,7 +67,7 @@ func (s Source) walk(r *reader) ([]node, error) {
 
 type walker struct {
 	r     *reader
-	l     layout
+	f     cgroupfs.Files
 	nodes []node
 	dents []byte
 }
@@ -100,7 +82,7 @@ func (w *walker) visit(i, parent, at int, name string) error {
 	}
 	defer unix.Close(fd)
 	n := &w.nodes[i]
-	if n.limit, err = w.r.intAt(fd, w.l.limit); err != nil {
+	if n.limit, err = w.r.intAt(fd, w.f.Limit); err != nil {
 		return err
 	}
 	n.eff, n.effAt, n.usage = -1, -1, -1
@@ -111,7 +93,7 @@ func (w *walker) visit(i, parent, at int, name string) error {
 		n.eff, n.effAt = n.limit, i
 	}
 	if n.limit >= 0 || i == 0 {
-		if n.usage, err = w.r.intAt(fd, w.l.usage); err != nil {
+		if n.usage, err = w.r.intAt(fd, w.f.Usage); err != nil {
 			return err
 		}
 	}
@@ -198,11 +180,11 @@ func (r *reader) read(file string) ([]byte, error) {
 }
 
 // intAt reads a byte count from the file name under the directory
-// descriptor at (see cgroups.ReadValueAt): -1 for "max", for v1's
+// descriptor at (see cgroupfs.ReadValueAt): -1 for "max", for v1's
 // PAGE_COUNTER_MAX and for a missing file (the root has no limit files;
 // memsw needs swap accounting).
 func (r *reader) intAt(at int, name string) (int64, error) {
-	v, err := cgroups.ReadValueAt(at, name)
+	v, err := cgroupfs.ReadValueAt(at, name)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return -1, nil

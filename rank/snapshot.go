@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	nodectx "github.com/oomtrace/oomtrace/kernel/node"
 	"golang.org/x/sys/unix"
 )
@@ -214,39 +215,32 @@ func (s Source) workingSet(r *reader, n node) (int64, error) {
 	return max(n.usage-inactive, 0), nil
 }
 
-// totalPages is mem_cgroup_get_max() of cgroup h: its limit plus the swap it
-// may use, capped by the machine's swap, where its swappiness allows swap.
+// totalPages is mem_cgroup_get_max() of cgroup h (see cgroupfs.MemcgMax).
 func (s Source) totalPages(r *reader, h node, m machine) (uint64, error) {
-	limit := uint64(h.limit) / pageSize
-	if m.swapPages == 0 {
-		return limit, nil // no swap to allow: spare the read
+	mx := cgroupfs.MemcgMax{Limit: h.limit}
+	if m.swapBytes == 0 {
+		// No swap to allow, whatever the files say: spare the reads.
+		return mx.TotalPages(m.swappiness, 0, pageSize), nil
 	}
 	f := s.Hierarchy.Files()
-	swappiness := m.swappiness // v2: vm.swappiness
-	if f.Swappiness != "" {
-		// v1: the memcg's own (the root's file shows vm.swappiness).
-		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+f.Swappiness)
+	for _, file := range [...]struct {
+		name string
+		dst  **int64
+	}{{f.SwapLimit, &mx.SwapLimit}, {f.MemswLimit, &mx.MemswLimit}, {f.Swappiness, &mx.Swappiness}} {
+		if file.name == "" {
+			continue // not this version's
+		}
+		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+file.name)
 		if err != nil {
 			return 0, err
 		}
-		swappiness = int(v)
+		*file.dst = opt64(v)
 	}
-	swapFile := f.SwapLimit + f.MemswLimit // each version has one
-	sw, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+swapFile)
-	if err != nil {
-		return 0, err
-	}
-	if sw >= 0 && f.MemswLimit != "" {
-		sw = max(sw-h.limit, 0)
-	}
-	if sw >= 0 {
-		sw /= int64(pageSize)
-	}
-	return badness.ExpectedTotalPages(limit, sw, m.swapPages, swappiness), nil
+	return mx.TotalPages(m.swappiness, m.swapBytes, pageSize), nil
 }
 
 type machine struct {
-	pages, swapPages uint64
+	pages, swapBytes uint64
 	swappiness       int // vm.swappiness
 }
 
@@ -256,7 +250,7 @@ func (s Source) machine() (machine, error) {
 		return machine{}, fmt.Errorf("reading RAM and swap: %w", err)
 	}
 	// Otherwise err is about sysctls, which are not needed here.
-	return machine{c.MachinePages(pageSize), c.SwapTotalBytes / pageSize, c.Swappiness}, nil
+	return machine{c.MachinePages(pageSize), c.SwapTotalBytes, c.Swappiness}, nil
 }
 
 func opt64(v int64) *int64 {

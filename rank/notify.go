@@ -276,7 +276,7 @@ func (n *notifier) sync(nodes []node, level func(limit int64) int64) (added int,
 }
 
 // vanished is a cgroup removed while we looked.
-func vanished(err error) bool { return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) }
+func vanished(err error) bool { return cgroupfs.Removed(err) }
 
 // register asks the kernel to signal efd when the usage of the cgroup at
 // dir crosses level bytes, up or down (memory thresholds, cgroup v1), as

@@ -90,7 +90,7 @@ func ReadLimits(h Hierarchy, cgPath string) (Limits, error) {
 // the kill and its line, so every system call here is latency.
 func readMemcg(dir string, files cgroupfs.Files) (Memcg, error) {
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+	if cgroupfs.Removed(err) {
 		return Memcg{Removed: true}, nil
 	}
 	if err != nil {
@@ -103,7 +103,7 @@ func readMemcg(dir string, files cgroupfs.Files) (Memcg, error) {
 			continue
 		}
 		v, err := cgroupfs.ReadValueAt(dfd, f.name)
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+		if cgroupfs.Removed(err) {
 			// Missing file (root, no swap accounting) or the
 			// cgroup itself is gone (ENODEV: removed while read).
 			if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {

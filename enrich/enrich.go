@@ -11,6 +11,7 @@ import (
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/docker"
 	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
 )
@@ -194,32 +195,20 @@ func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMe
 	}
 }
 
-// memcgTotalPages is mem_cgroup_get_max() of the memcg whose limit was hit,
-// from the limits read after the kill; nil when they could not be read.
+// memcgTotalPages is mem_cgroup_get_max() of the memcg whose limit was hit
+// (see cgroupfs.MemcgMax), from the limits read after the kill; nil when
+// they could not be read.
 func (e *Enricher) memcgTotalPages(r *Result, n node.Context) *uint64 {
 	if r.Hit == nil || r.Hit.Source != cgroups.SourceKernel || r.Hit.Limit == nil || r.Limits == nil {
 		return nil
 	}
-	var swap int64 = -1 // no swap limit
-	swappiness := n.Swappiness
+	mx := cgroupfs.MemcgMax{Limit: *r.Hit.Limit}
 	for _, m := range r.Limits.Chain {
-		if m.Path != r.Hit.Path {
-			continue
-		}
-		switch {
-		case m.SwapLimit != nil: // v2: swap alone
-			swap = *m.SwapLimit
-		case m.MemSwLimit != nil: // v1: memory + swap
-			swap = *m.MemSwLimit - *r.Hit.Limit
-		}
-		if m.Swappiness != nil { // v1: the memcg's own
-			swappiness = int(*m.Swappiness)
+		if m.Path == r.Hit.Path {
+			mx.SwapLimit, mx.MemswLimit, mx.Swappiness = m.SwapLimit, m.MemSwLimit, m.Swappiness
 		}
 	}
-	if swap >= 0 {
-		swap /= int64(e.pageSize)
-	}
-	want := badness.ExpectedTotalPages(uint64(*r.Hit.Limit)/e.pageSize, swap, n.SwapTotalBytes/e.pageSize, swappiness)
+	want := mx.TotalPages(n.Swappiness, n.SwapTotalBytes, e.pageSize)
 	return &want
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/fdwait"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,9 +25,10 @@ import (
 // read-only hierarchy (systemd's ProtectControlGroups=, a container's
 // read-only mount) accepts no registration: there the Watcher polls.
 type notifier struct {
-	src Source
-	c   chan struct{} // a scan is due; capacity 1, so bursts coalesce
-	// quit ends a due() waiting for the watcher to take a notification.
+	src   Source
+	files cgroupfs.Files // v1's: the limit whose writes wake, the usage levels watch
+	c     chan struct{}  // a scan is due; capacity 1, so bursts coalesce
+	// quit ends a dueOrPause() waiting for the watcher to take a notification.
 	quit chan struct{}
 
 	epfd, inotify, stop int
@@ -53,9 +55,6 @@ const (
 // errNoLevels says why a hierarchy cannot notify.
 var errNoLevels = errors.New("cgroup v2 offers no memory usage notifications (memory.events fires at memory.high and memory.max only)")
 
-// limitFile is the file whose writes change a v1 cgroup's limit.
-const limitFile = "memory.limit_in_bytes"
-
 // newNotifier sets up the descriptors, or says why this hierarchy cannot
 // notify.
 func newNotifier(src Source) (*notifier, error) {
@@ -66,7 +65,7 @@ func newNotifier(src Source) (*notifier, error) {
 	if err := unix.Access(control, unix.W_OK); err != nil {
 		return nil, fmt.Errorf("cannot register memory usage levels in %s: %w", control, err)
 	}
-	n := &notifier{src: src, c: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	n := &notifier{src: src, files: src.Hierarchy.Files(), c: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		epfd: -1, inotify: -1, stop: -1, thresh: -1,
 		levels: map[uint64]int64{}, wds: map[int32]uint64{}, watch: map[uint64]bool{}}
 	var err error
@@ -236,7 +235,7 @@ func (n *notifier) readInotify(buf []byte) bool {
 				n.mu.Unlock()
 			case mask&unix.IN_CREATE != 0 && mask&unix.IN_ISDIR != 0:
 				due = true
-			case mask&unix.IN_MODIFY != 0 && name == limitFile:
+			case mask&unix.IN_MODIFY != 0 && name == n.files.Limit:
 				due = true
 			}
 		}
@@ -319,7 +318,7 @@ func (n *notifier) sync(nodes []node, level func(limit int64) int64) (added int,
 		if cur, done := n.levels[nd.id]; !ok || done && cur == lvl {
 			continue
 		}
-		if err := register(n.thresh, dir, lvl); vanished(err) {
+		if err := register(n.thresh, dir, n.files.Usage, lvl); vanished(err) {
 			continue
 		} else if err != nil {
 			return added, err
@@ -331,12 +330,13 @@ func (n *notifier) sync(nodes []node, level func(limit int64) int64) (added int,
 }
 
 // vanished is a cgroup removed while we looked.
-func vanished(err error) bool { return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) }
+func vanished(err error) bool { return cgroupfs.Removed(err) }
 
 // register asks the kernel to signal efd when the usage of the cgroup at
-// dir crosses level bytes, up or down (memory thresholds, cgroup v1).
-func register(efd int, dir string, level int64) error {
-	usage, err := unix.Open(dir+"/memory.usage_in_bytes", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// dir crosses level bytes, up or down (memory thresholds, cgroup v1), as
+// its file usage reads.
+func register(efd int, dir, usageFile string, level int64) error {
+	usage, err := unix.Open(dir+"/"+usageFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}

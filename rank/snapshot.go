@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	nodectx "github.com/oomtrace/oomtrace/kernel/node"
 	"golang.org/x/sys/unix"
 )
@@ -205,46 +206,41 @@ func (s Source) workingSet(r *reader, n node) (int64, error) {
 	if n.usage < 0 {
 		return -1, nil
 	}
-	data, err := r.read(s.dir(n.path) + "/memory.stat")
+	f := s.Hierarchy.Files()
+	data, err := r.read(s.dir(n.path) + "/" + f.Stat)
 	if err != nil {
 		return 0, err
 	}
-	inactive, _ := keyed(data, s.layout().inactiveFile)
+	inactive, _ := keyed(data, f.InactiveFile)
 	return max(n.usage-inactive, 0), nil
 }
 
-// totalPages is mem_cgroup_get_max() of cgroup h: its limit plus the swap it
-// may use, capped by the machine's swap, where its swappiness allows swap.
+// totalPages is mem_cgroup_get_max() of cgroup h (see cgroupfs.MemcgMax).
 func (s Source) totalPages(r *reader, h node, m machine) (uint64, error) {
-	limit := uint64(h.limit) / pageSize
-	if m.swapPages == 0 {
-		return limit, nil // no swap to allow: spare the read
+	mx := cgroupfs.MemcgMax{Limit: h.limit}
+	if m.swapBytes == 0 {
+		// No swap to allow, whatever the files say: spare the reads.
+		return mx.TotalPages(m.swappiness, 0, pageSize), nil
 	}
-	l := s.layout()
-	swappiness := m.swappiness // v2: vm.swappiness
-	if !s.Hierarchy.V2 {
-		// v1: the memcg's own (the root's file shows vm.swappiness).
-		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/memory.swappiness")
+	f := s.Hierarchy.Files()
+	for _, file := range [...]struct {
+		name string
+		dst  **int64
+	}{{f.SwapLimit, &mx.SwapLimit}, {f.MemswLimit, &mx.MemswLimit}, {f.Swappiness, &mx.Swappiness}} {
+		if file.name == "" {
+			continue // not this version's
+		}
+		v, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+file.name)
 		if err != nil {
 			return 0, err
 		}
-		swappiness = int(v)
+		*file.dst = opt64(v)
 	}
-	sw, err := r.intAt(unix.AT_FDCWD, s.dir(h.path)+"/"+l.swapLimit)
-	if err != nil {
-		return 0, err
-	}
-	if sw >= 0 && l.swapIsMemsw {
-		sw = max(sw-h.limit, 0)
-	}
-	if sw >= 0 {
-		sw /= int64(pageSize)
-	}
-	return badness.ExpectedTotalPages(limit, sw, m.swapPages, swappiness), nil
+	return mx.TotalPages(m.swappiness, m.swapBytes, pageSize), nil
 }
 
 type machine struct {
-	pages, swapPages uint64
+	pages, swapBytes uint64
 	swappiness       int // vm.swappiness
 }
 
@@ -254,7 +250,7 @@ func (s Source) machine() (machine, error) {
 		return machine{}, fmt.Errorf("reading RAM and swap: %w", err)
 	}
 	// Otherwise err is about sysctls, which are not needed here.
-	return machine{c.MachinePages(pageSize), c.SwapTotalBytes / pageSize, c.Swappiness}, nil
+	return machine{c.MachinePages(pageSize), c.SwapTotalBytes, c.Swappiness}, nil
 }
 
 func opt64(v int64) *int64 {

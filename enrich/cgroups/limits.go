@@ -1,18 +1,15 @@
 package cgroups
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
-	"github.com/oomtrace/oomtrace/internal/kfile"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,19 +48,18 @@ type Limits struct {
 	EffectivePath string `json:"effective_path,omitempty"`
 }
 
-// files maps each file this version has to the field it fills.
-func (m *Memcg) files(v2 bool) map[string]**int64 {
-	if v2 {
-		return map[string]**int64{"memory.max": &m.Limit, "memory.high": &m.High, "memory.swap.max": &m.SwapLimit,
-			"memory.current": &m.Usage, "memory.swap.current": &m.SwapUsage, "memory.peak": &m.MaxUsage}
-	}
-	return map[string]**int64{"memory.limit_in_bytes": &m.Limit, "memory.memsw.limit_in_bytes": &m.MemSwLimit,
-		"memory.usage_in_bytes": &m.Usage, "memory.max_usage_in_bytes": &m.MaxUsage, "memory.swappiness": &m.Swappiness}
+// field is one file of a memcg and the field of Memcg it fills.
+type field struct {
+	name string // "" when the version has no such file
+	dst  **int64
 }
 
-// unlimited is PAGE_COUNTER_MAX in bytes (LONG_MAX rounded down to a page:
-// 9223372036854771712 with 4 KiB pages), what an unlimited v1 counter reads.
-var unlimited = int64(math.MaxInt64 / os.Getpagesize() * os.Getpagesize())
+// fields pairs each file the table f names with the field it fills (an
+// array, not a map: no allocation per cgroup read at a kill).
+func (m *Memcg) fields(f cgroupfs.Files) [8]field {
+	return [8]field{{f.Limit, &m.Limit}, {f.High, &m.High}, {f.SwapLimit, &m.SwapLimit}, {f.MemswLimit, &m.MemSwLimit},
+		{f.Usage, &m.Usage}, {f.SwapUsage, &m.SwapUsage}, {f.MaxUsage, &m.MaxUsage}, {f.Swappiness, &m.Swappiness}}
+}
 
 // ReadLimits reads the limits of the cgroup at path (relative to h.Root,
 // as Resolver.Path returns it) and of each of its ancestors.
@@ -73,7 +69,7 @@ func ReadLimits(h Hierarchy, cgPath string) (Limits, error) {
 	}
 	var l Limits
 	for p := cgPath; ; p = path.Dir(p) {
-		m, err := readMemcg(h.Dir(p), h.V2)
+		m, err := readMemcg(h.Dir(p), h.Files())
 		if err != nil {
 			return Limits{}, err
 		}
@@ -92,9 +88,9 @@ func ReadLimits(h Hierarchy, cgPath string) (Limits, error) {
 // directory: each value is then one openat, one read and one close, with no
 // path walk from the hierarchy's root and no fstat. Enrichment runs between
 // the kill and its line, so every system call here is latency.
-func readMemcg(dir string, v2 bool) (Memcg, error) {
+func readMemcg(dir string, files cgroupfs.Files) (Memcg, error) {
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+	if cgroupfs.Removed(err) {
 		return Memcg{Removed: true}, nil
 	}
 	if err != nil {
@@ -102,9 +98,12 @@ func readMemcg(dir string, v2 bool) (Memcg, error) {
 	}
 	defer unix.Close(dfd)
 	var m Memcg
-	for name, field := range m.files(v2) {
-		v, err := ReadValueAt(dfd, name)
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+	for _, f := range m.fields(files) {
+		if f.name == "" {
+			continue
+		}
+		v, err := cgroupfs.ReadValueAt(dfd, f.name)
+		if cgroupfs.Removed(err) {
 			// Missing file (root, no swap accounting) or the
 			// cgroup itself is gone (ENODEV: removed while read).
 			if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
@@ -113,38 +112,9 @@ func readMemcg(dir string, v2 bool) (Memcg, error) {
 			continue
 		}
 		if err != nil {
-			return Memcg{}, &fs.PathError{Op: "read", Path: filepath.Join(dir, name), Err: err}
+			return Memcg{}, &fs.PathError{Op: "read", Path: filepath.Join(dir, f.name), Err: err}
 		}
-		*field = v
+		*f.dst = v
 	}
 	return m, nil
-}
-
-// ReadValueAt reads the byte count in the file name of the directory dfd
-// (limit_in_bytes, memory.max, usage...), as kfile.ReadAt does: nil for
-// "max" and for v1's huge unlimited. Open and read errors are the bare
-// errno (ENOENT: no such file; ENODEV: the cgroup was removed while read).
-func ReadValueAt(dfd int, name string) (*int64, error) {
-	var buf [32]byte // the longest value, v1's unlimited, is 20 digits
-	data, err := kfile.ReadAt(dfd, name, buf[:])
-	if err != nil {
-		return nil, err
-	}
-	return parseValue(string(bytes.TrimSpace(data)))
-}
-
-// parseValue parses a byte count: nil for "max" and for v1's huge unlimited.
-func parseValue(s string) (*int64, error) {
-	if s == "max" {
-		return nil, nil
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("parsing %q: %w", s, err)
-	}
-	if v >= uint64(unlimited) {
-		return nil, nil
-	}
-	n := int64(v)
-	return &n, nil
 }

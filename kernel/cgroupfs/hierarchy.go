@@ -1,5 +1,9 @@
-// Package cgroupfs finds the kernel's memory cgroup hierarchy, for the
-// enricher, rank, verify and the workloads alike.
+// Package cgroupfs reads the kernel's memory cgroup hierarchy, for the
+// enricher, rank, verify and the workloads alike: where it is mounted, the
+// names of its files in each cgroup version (Files), their values
+// (ReadValueAt), a walk of every cgroup (Walk) and mem_cgroup_get_max()
+// from a memcg's files (MemcgMax), so that no reader of cgroupfs spells
+// any of these again.
 package cgroupfs
 
 import (

@@ -1,4 +1,4 @@
-package cgroups
+package cgroupfs
 
 import (
 	"bytes"
@@ -7,11 +7,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// EachSubdir calls fn for each subdirectory in a buffer filled by
+// eachSubdir calls fn for each subdirectory in a buffer filled by
 // getdents64(2), with the inode the kernel returns beside the name: a cgroup's
 // id, with no stat. A v1 memcg directory holds ~40 files; os.ReadDir would
 // allocate and sort an entry for each.
-func EachSubdir(buf []byte, fn func(ino uint64, name string)) {
+func eachSubdir(buf []byte, fn func(ino uint64, name string)) {
 	// struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name NUL-terminated.
 	for b := buf; len(b) >= 19; {
 		reclen := int(binary.NativeEndian.Uint16(b[16:]))

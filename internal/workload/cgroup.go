@@ -27,6 +27,7 @@ func FindHierarchy() (Hierarchy, error) { return cgroupfs.FindMemoryHierarchy() 
 type Cgroup struct {
 	Path       string
 	V2         bool
+	Files      cgroupfs.Files // its version's file names
 	LimitBytes int64
 	ID         uint64 // the cgroup id the kernel reports: the directory's inode
 }
@@ -55,7 +56,7 @@ func create(h Hierarchy, parent *Cgroup, dirName string, limitBytes int64) (*Cgr
 			return nil, err
 		}
 	}
-	cg := &Cgroup{Path: filepath.Join(dir, dirName), V2: h.V2, LimitBytes: limitBytes}
+	cg := &Cgroup{Path: filepath.Join(dir, dirName), V2: h.V2, Files: h.Files(), LimitBytes: limitBytes}
 	if err := os.Mkdir(cg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("creating scratch cgroup: %w", err)
 	}
@@ -78,20 +79,20 @@ func (c *Cgroup) setLimit(limit int64) error {
 	}
 	v := strconv.FormatInt(limit, 10)
 	if c.V2 {
-		if err := write(c.file("memory.max"), v); err != nil {
+		if err := write(c.file(c.Files.Limit), v); err != nil {
 			return err
 		}
 		// Absent when the kernel has no swap accounting: nothing to limit then.
-		if _, err := os.Stat(c.file("memory.swap.max")); err == nil {
-			return write(c.file("memory.swap.max"), "0")
+		if _, err := os.Stat(c.file(c.Files.SwapLimit)); err == nil {
+			return write(c.file(c.Files.SwapLimit), "0")
 		}
 		return nil
 	}
-	files := []string{c.file("memory.limit_in_bytes")}
-	if _, err := os.Stat(c.file("memory.memsw.limit_in_bytes")); err == nil {
+	files := []string{c.file(c.Files.Limit)}
+	if _, err := os.Stat(c.file(c.Files.MemswLimit)); err == nil {
 		// v1 wants limit <= memsw limit at every step: raise memsw
 		// first, lower it last.
-		files = append(files, c.file("memory.memsw.limit_in_bytes"))
+		files = append(files, c.file(c.Files.MemswLimit))
 		data, err := os.ReadFile(files[0])
 		if err != nil {
 			return err
@@ -121,10 +122,7 @@ func (c *Cgroup) ProcsFile() string { return c.file("cgroup.procs") }
 // oom_kill on v2 (this cgroup and its descendants), memory.oom_control
 // oom_kill on v1.
 func (c *Cgroup) OOMKills() (uint64, error) {
-	if c.V2 {
-		return readKeyed(c.file("memory.events"), "oom_kill")
-	}
-	return readKeyed(c.file("memory.oom_control"), "oom_kill")
+	return readKeyed(c.file(c.Files.Events), "oom_kill")
 }
 
 // Pids lists the processes in the cgroup.
@@ -147,7 +145,7 @@ func (c *Cgroup) Remove() error {
 	entries, _ := os.ReadDir(c.Path)
 	for _, e := range entries {
 		if e.IsDir() {
-			child := &Cgroup{Path: filepath.Join(c.Path, e.Name()), V2: c.V2}
+			child := &Cgroup{Path: filepath.Join(c.Path, e.Name()), V2: c.V2, Files: c.Files}
 			if err := child.Remove(); err != nil {
 				return err
 			}

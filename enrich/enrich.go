@@ -68,7 +68,8 @@ type Enricher struct {
 	pageSize  uint64
 	Stats     Stats
 
-	limits limitsCache
+	limits     limitsCache
+	containers containerMemo
 
 	nodeMu  sync.Mutex
 	node    node.Context
@@ -136,7 +137,7 @@ func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
 		return
 	}
 	r.VictimPath = path
-	r.Container = cgroups.ParseContainer(path)
+	r.Container = e.containers.parse(path)
 	limits, err := e.limits.get(path, time.Now(), func(p string) (cgroups.Limits, error) {
 		return cgroups.ReadLimits(*e.hierarchy, p)
 	})

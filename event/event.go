@@ -9,7 +9,7 @@
 package event
 
 import (
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"reflect"
 	"strings"
 	"time"

@@ -3,6 +3,7 @@ package tracer
 import (
 	"encoding/binary"
 	"testing"
+	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
 )
@@ -179,5 +180,27 @@ func TestMarkWithScopeFromStack(t *testing.T) {
 	j.Feed(rec)
 	if len(got) != 1 || got[0].Scope == nil || *got[0].KernelScore != 16680 || got[0].ScopeFrom != ScopeFromStack {
 		t.Fatalf("kill %+v", got)
+	}
+}
+
+// The copy that decodes records reads the same values encoding/binary does,
+// field by field, and is the path taken on this build.
+func TestDecodeRawMatchesEncodingBinary(t *testing.T) {
+	if !copyable {
+		t.Fatalf("struct record: Go size %d, object size %d: records would not be copied", unsafe.Sizeof(oomtraceRecord{}), recordSize)
+	}
+	raw := make([]byte, recordSize)
+	for i := range raw {
+		raw[i] = byte(i*7 + 3)
+	}
+	var copied, decoded oomtraceRecord
+	if err := decodeRaw(raw, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binary.Decode(raw, binary.NativeEndian, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if copied != decoded {
+		t.Fatalf("copy %+v\nbinary %+v", copied, decoded)
 	}
 }

@@ -9,7 +9,7 @@
 package event
 
 import (
-	json "github.com/goccy/go-json"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"time"

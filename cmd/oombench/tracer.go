@@ -188,18 +188,19 @@ func contextSwitches(pid int) int {
 	return total
 }
 
-// cpuTime is user + system time from /proc/PID/stat.
+// cpuTime is the CPU time of every thread of pid, in nanoseconds from
+// schedstat: /proc/PID/stat's utime and stime count whole ticks (10 ms),
+// too coarse for a tracer that spends tens of milliseconds on a storm.
 func cpuTime(pid int) time.Duration {
-	stat := readTrim(fmt.Sprintf("/proc/%d/stat", pid))
-	if i := strings.LastIndexByte(stat, ')'); i >= 0 {
-		f := strings.Fields(stat[i+1:])
-		if len(f) > 13 {
-			ut, _ := strconv.Atoi(f[11])
-			st, _ := strconv.Atoi(f[12])
-			return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var total time.Duration
+	for _, t := range tasks {
+		if f := strings.Fields(readTrim(t)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(ns)
 		}
 	}
-	return 0
+	return total
 }
 
 func readTrim(path string) string {

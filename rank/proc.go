@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"runtime"
 	"strconv"
 
 	"github.com/oomtrace/oomtrace/kernel/mm"
@@ -46,6 +47,7 @@ func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, 
 		}
 	}
 	for _, pid := range pids {
+		runtime.Gosched() // as the walk does: a kill's record waits one process, not the cgroup
 		p, ok, err := r.readProc(procRoot, pid)
 		if err != nil {
 			return out, err

@@ -3,6 +3,7 @@ package cgroupfs
 import (
 	"errors"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,6 +82,12 @@ type dirent struct {
 // visit enters d, whose directory is d.Fd, then its subtree; it closes d.Fd.
 func (w *walker[T]) visit(fd int, d Dir, parent T) error {
 	defer unix.Close(fd)
+	// A walk of a large tree takes milliseconds, and the daemon runs on one
+	// P: yielding at each cgroup lets a kill's record, ready meanwhile, be
+	// read after one cgroup's reads, not after the whole walk. Measured:
+	// single kills queued within 0.5 ms, 38 of 40 while the oom_risk
+	// watcher scanned on each kill's notifications, 40 of 40 without it.
+	runtime.Gosched()
 	self, err := w.enter(d, parent)
 	if errors.Is(err, ErrRemoved) && d.Depth > 0 {
 		return nil

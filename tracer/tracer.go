@@ -165,17 +165,25 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 
 	// Reads never block: the waiter waits, in the runtime's poller.
 	t.reader.SetDeadline(fdwait.Expired)
-	failures := 0
+	// Consecutive failures of reading and of waiting. Not a record's
+	// fault: the next try may fail the same way at once (a ring that holds
+	// data it cannot read makes every wait return at once), so each one
+	// backs off, 10 ms doubling to a second.
+	readFailures, waitFailures := 0, 0
 	for {
-		if !t.drain(onError) {
-			return nil // closed
+		switch err := t.drain(onError); {
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		case err != nil:
+			onError(fmt.Errorf("reading the ring buffer: %w", err))
+			readFailures++
+		default:
+			readFailures = 0
 		}
-		if failures > 0 {
-			// Not a record's fault: the next read may fail the same way
-			// at once. Back off, 10 ms doubling to a second.
+		if n := max(readFailures, waitFailures); n > 0 {
 			select {
 			case <-ctx.Done():
-			case <-time.After(min(10*time.Millisecond<<min(failures, 7), time.Second)):
+			case <-time.After(min(10*time.Millisecond<<min(n, 7), time.Second)):
 			}
 		}
 		// Wake up only while a decision waits for its end: no idle wake-ups.
@@ -187,7 +195,9 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 		switch {
 		case errors.Is(err, fdwait.ErrStopped):
 			// The hooks are detached: this read is the last.
-			t.drain(onError)
+			if err := t.drain(onError); err != nil && !errors.Is(err, ringbuf.ErrClosed) {
+				onError(fmt.Errorf("reading the ring buffer at the end: %w", err))
+			}
 			t.joiner.FlushAll()
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -195,32 +205,33 @@ func (t *Tracer) Run(ctx context.Context, emit func(Kill), onError func(error)) 
 			t.joiner.FlushLeft(now-uint64(endCheck), func(tid uint32, seq uint64) bool {
 				return t.insideDecision(tid, seq, now)
 			})
-			failures = 0
+			waitFailures = 0
 		case err != nil:
 			onError(fmt.Errorf("waiting for the ring buffer: %w", err))
-			failures++
+			waitFailures++
 		default:
-			failures = 0
+			waitFailures = 0
 		}
 	}
 }
 
 // drain reads every record the ring buffer holds and feeds it to the join.
-// It returns false once the reader is closed.
-func (t *Tracer) drain(onError func(error)) bool {
+// It returns nil once the ring is empty, ringbuf.ErrClosed once the reader
+// is closed, or the error that stopped it reading. A bad record is passed to
+// onError and skipped.
+func (t *Tracer) drain(onError func(error)) error {
 	// Asked first: the reader's own read would make an epoll_wait call
 	// each time it finds the ring empty, two system calls per kill.
 	for t.reader.AvailableBytes() > 0 {
 		err := t.reader.ReadInto(&t.raw)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return true // empty
+			return nil // empty after all (what was there was discarded)
 		case errors.Is(err, ringbuf.ErrClosed):
 			t.joiner.FlushAll()
-			return false
+			return err
 		case err != nil:
-			onError(fmt.Errorf("reading the ring buffer: %w", err))
-			return true
+			return err
 		}
 		rec, err := DecodeRecord(t.raw.RawSample)
 		if err != nil {
@@ -232,7 +243,7 @@ func (t *Tracer) drain(onError func(error)) bool {
 		}
 		t.joiner.Feed(rec)
 	}
-	return true
+	return nil
 }
 
 // insideDecision reports whether thread tid is still inside the decision

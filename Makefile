@@ -15,7 +15,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build bin/oomtrace (no clang needed: the BPF objects are committed)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/oomtrace ./cmd/oomtrace
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN)/oomtrace ./cmd/oomtrace
 
 .PHONY: run
 run: build ## build and run the tracer (needs root): one JSON line per OOM kill

@@ -4,11 +4,11 @@
 package metrics
 
 import (
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/version"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -81,14 +81,11 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 		containers: map[string]bool{},
 		maxSeries:  maxContainers,
 	}
-	version := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		version = bi.Main.Version
-	}
+	built := version.Read("").Short()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "oomtrace_build_info",
 		Help:        "oomtrace's version; always 1.",
-		ConstLabels: prometheus.Labels{"version": version},
+		ConstLabels: prometheus.Labels{"version": built},
 	})
 	buildInfo.Set(1)
 	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.hooks, m.latency, buildInfo,

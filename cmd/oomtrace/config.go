@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -13,12 +14,16 @@ import (
 
 var errHelp = flag.ErrHelp
 
+// errVersion: --version was given; main prints the version and exits 0.
+var errVersion = errors.New("version requested")
+
 func parseFlags(args []string) (daemon.Config, error) {
 	var (
 		cfg      daemon.Config
 		level    string
 		killHook string
 		markHook string
+		version  bool
 	)
 	fs := flag.NewFlagSet("oomtrace", flag.ContinueOnError)
 	fs.StringVar(&cfg.Format, "format", "json", "output format: json (one object per line) or console (for people)")
@@ -38,8 +43,12 @@ func parseFlags(args []string) (daemon.Config, error) {
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
+	fs.BoolVar(&version, "version", false, "print the version, the Go and cilium/ebpf versions and the BPF object's hash, and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if version {
+		return cfg, errVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())

@@ -11,7 +11,9 @@ import (
 	"syscall"
 
 	"github.com/oomtrace/oomtrace/daemon"
+	"github.com/oomtrace/oomtrace/internal/version"
 	"github.com/oomtrace/oomtrace/internal/workload"
+	"github.com/oomtrace/oomtrace/tracer"
 )
 
 func main() {
@@ -28,6 +30,10 @@ func main() {
 	}
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, errHelp) {
+		os.Exit(0)
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Print(version.Read(tracer.ObjectHash()))
 		os.Exit(0)
 	}
 	if err != nil {

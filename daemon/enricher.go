@@ -29,6 +29,9 @@ func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 		})
 	}
 	e := enrich.New(h, cache)
+	if err := e.GFPNamesError(); err != nil {
+		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("gfp_names_unavailable", err))
+	}
 	if err := e.Prime(); err != nil {
 		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("cgroup_scan_error", err))
 	}

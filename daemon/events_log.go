@@ -93,6 +93,7 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 			TotalPages:         event.Ptr(s.TotalPages),
 			Memcg:              memcgEvent(&s.MemcgID, r.Hit),
 			GFPMask:            event.Ptr(s.GFPMask),
+			GFPFlags:           r.GFPFlags,
 			Order:              event.Ptr(s.Order),
 			TotalPagesExpected: r.TotalPagesExpected,
 		}

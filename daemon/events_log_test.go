@@ -70,6 +70,7 @@ func sampleResult() enrich.Result {
 		OOMScore:           &score,
 		TotalPagesExpected: &pages,
 		Node:               &node.Context{MemTotalBytes: 1 << 30},
+		GFPFlags:           []string{"GFP_HIGHUSER_MOVABLE", "__GFP_COMP"},
 		Errors:             map[string]string{},
 	}
 }
@@ -188,6 +189,7 @@ func TestKillEventValues(t *testing.T) {
 		"oom.memcg.source":                    "kernel",
 		"victim.cgroup.effective_limit_bytes": float64(64 << 20),
 		"victim.cgroup.chain[].usage_bytes":   float64(60 << 20),
+		"oom.gfp_flags[]":                     "GFP_HIGHUSER_MOVABLE",
 	} {
 		if got, _ := lookup(m, path); got != want {
 			t.Errorf("%s = %#v, want %#v", path, got, want)

@@ -12,6 +12,7 @@ import (
 	"github.com/oomtrace/oomtrace/enrich/docker"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
+	"github.com/oomtrace/oomtrace/kernel/gfp"
 	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
 )
@@ -34,6 +35,10 @@ type Result struct {
 	TotalPagesExpected *uint64 // what oc->totalpages should be; nil when unknown
 
 	Node *node.Context // on global OOMs
+
+	// GFPFlags names the OOM's gfp_mask as the kernel prints it; nil when
+	// the scope or the kernel's names are unknown, empty for a mask of 0.
+	GFPFlags []string
 
 	Errors map[string]string // source -> what went wrong
 }
@@ -71,6 +76,11 @@ type Enricher struct {
 	limits     limitsCache
 	containers containerMemo
 
+	// gfp is the running kernel's table of gfp flag names, read once;
+	// gfpErr says why there is none.
+	gfp    gfp.Table
+	gfpErr error
+
 	nodeMu  sync.Mutex
 	node    node.Context
 	nodeErr error
@@ -81,6 +91,7 @@ type Enricher struct {
 // cgroup fields stay empty; without a Docker cache, container names do.
 func New(h *cgroups.Hierarchy, d *docker.Cache) *Enricher {
 	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize())}
+	e.gfp, e.gfpErr = gfp.Load()
 	if h != nil {
 		e.resolver = cgroups.NewResolver(*h)
 	}
@@ -114,6 +125,12 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		r.Node = &nodeCtx
 	}
 
+	if k.Scope != nil && e.gfp != nil {
+		r.GFPFlags = e.gfp.Names(k.Scope.GFPMask)
+		if r.GFPFlags == nil {
+			r.GFPFlags = []string{} // known: a mask of 0, which names nothing
+		}
+	}
 	e.cgroups(k, &r, fail)
 	if r.Container.Runtime == "docker" && e.docker != nil {
 		info, err := e.docker.Lookup(ctx, r.Container.ID)
@@ -212,6 +229,10 @@ func (e *Enricher) memcgTotalPages(r *Result, n node.Context) *uint64 {
 	want := mx.TotalPages(n.Swappiness, n.SwapTotalBytes, e.pageSize)
 	return &want
 }
+
+// GFPNamesError says why gfp masks go unnamed (nil when they are named),
+// for a diagnostic at startup.
+func (e *Enricher) GFPNamesError() error { return e.gfpErr }
 
 // Hierarchy says where memory cgroups are resolved, for the startup line.
 func (e *Enricher) Hierarchy() (root string, v2, ok bool) {

@@ -88,6 +88,7 @@ type OOM struct {
 	TotalPages         *uint64  `json:"totalpages"`
 	Memcg              OOMMemcg `json:"memcg"`
 	GFPMask            *uint32  `json:"gfp_mask"`
+	GFPFlags           []string `json:"gfp_flags"`
 	Order              *int32   `json:"order"`
 	TotalPagesExpected *uint64  `json:"totalpages_expected"`
 }

@@ -6,12 +6,14 @@ package integration
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/kernel/gfp"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -123,6 +125,64 @@ func TestEnrichedMemcgKills(t *testing.T) {
 		}
 		checkScore(t, k, res)
 	}
+}
+
+// The OOM's gfp flags are named as the kernel names them: every "invoked
+// oom-killer: gfp_mask=0x...(...)" line in the kernel log (this test's kill,
+// and any earlier one's) names its mask as the kernel's table read from
+// tracefs does, and the kill's event carries that naming of its own mask.
+func TestGFPFlagsAsTheKernelPrints(t *testing.T) {
+	oomtest.Tracefs(t)
+	r := startTracer(t)
+	e := newEnricher(t)
+	if err := e.GFPNamesError(); err != nil {
+		t.Fatalf("the kernel's gfp names: %v", err)
+	}
+	tab, err := gfp.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := oomtest.MustHierarchy(t)
+	cg := oomtest.NewCgroup(t, h, nil, "gfp", 64*mib)
+	c := snapshot(t, cg)
+	runHogs(t, oomtest.Hog{Cgroup: cg, MB: 256, Comm: "oomhog-gfp"})
+	kills := r.waitKills(t, c.delta(t, 0), inCgroup(cg))
+	c.checkMachine(t, r)
+
+	headers, err := oomtest.KernelOOMHeaders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel rate-limits these lines, but the log keeps every one
+	// printed, and a boot's first OOM always prints.
+	if len(headers) == 0 {
+		t.Fatal("the kernel log holds no \"invoked oom-killer\" line")
+	}
+	for _, hd := range headers {
+		if got := strings.Join(tab.Names(hd.GFPMask), "|"); got != hd.Names {
+			t.Errorf("gfp_mask=%#x: the kernel printed (%s), the table names it (%s)", hd.GFPMask, hd.Names, got)
+		}
+	}
+	scoped := 0
+	for _, k := range kills {
+		res := e.Enrich(context.Background(), k)
+		if k.Scope == nil {
+			if res.GFPFlags != nil {
+				t.Errorf("no scope, yet gfp flags %q", res.GFPFlags)
+			}
+			continue
+		}
+		scoped++
+		t.Logf("kill of %d: gfp_mask %#x, flags %q", k.Victim.Pid, k.Scope.GFPMask, res.GFPFlags)
+		want := tab.Names(k.Scope.GFPMask)
+		if want == nil {
+			want = []string{}
+		}
+		if !slices.Equal(res.GFPFlags, want) {
+			t.Errorf("gfp_mask %#x: event flags %q, want %q", k.Scope.GFPMask, res.GFPFlags, want)
+		}
+	}
+	t.Logf("%d kernel lines checked; %d of %d kills with the kernel's scope", len(headers), scoped, len(kills))
 }
 
 func fmtPtr(p *int64) any {

@@ -3,6 +3,8 @@ package oomtest
 import (
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // RequireRoot skips a test that provokes OOM kills or loads BPF when not root.
@@ -30,4 +32,20 @@ func MustHierarchy(tb testing.TB) Hierarchy {
 		tb.Skipf("needs memory cgroups: %v", err)
 	}
 	return h
+}
+
+// Tracefs makes sure tracefs is mounted at /sys/kernel/tracing, mounting it
+// for the test (and unmounting it after) when it is not: the kernel's gfp
+// flag names are read there. Needs root.
+func Tracefs(tb testing.TB) {
+	tb.Helper()
+	const dir = "/sys/kernel/tracing"
+	if _, err := os.Stat(dir + "/events"); err == nil {
+		return
+	}
+	RequireRoot(tb)
+	if err := unix.Mount("nodev", dir, "tracefs", 0, ""); err != nil {
+		tb.Fatalf("mounting tracefs at %s: %v", dir, err)
+	}
+	tb.Cleanup(func() { _ = unix.Unmount(dir, 0) })
 }

@@ -26,9 +26,11 @@ type Config struct {
 	CPUProfile string
 }
 
-func newLogger(cfg Config, w io.Writer) zerolog.Logger {
+// newLogger writes to w, as JSON lines or, with --format console, for
+// people (colour only when color says so).
+func newLogger(cfg Config, w io.Writer, color bool) zerolog.Logger {
 	if cfg.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "2006-01-02T15:04:05.000Z07:00"}
+		w = newConsoleWriter(w, color)
 	}
 	return zerolog.New(w).Level(cfg.LogLevel)
 }

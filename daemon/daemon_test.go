@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/metrics"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
@@ -157,18 +158,55 @@ func TestOutputReopen(t *testing.T) {
 	}
 }
 
-// --format console is for people: no JSON, the message and the fields.
+// --format console is for people: a kill is one sentence, other lines
+// zerolog's console format; neither is JSON, and no colour codes unless
+// asked for.
 func TestConsoleFormat(t *testing.T) {
 	var buf bytes.Buffer
-	log := newLogger(Config{Format: "console", LogLevel: zerolog.InfoLevel}, &buf)
+	log := newLogger(Config{Format: "console", LogLevel: zerolog.InfoLevel}, &buf, false)
 	logKill(log, sampleKill(true), sampleResult())
-	line := buf.String()
-	if json.Valid(buf.Bytes()) || !strings.Contains(line, "oom_kill") || !strings.Contains(line, "victim=") {
-		t.Errorf("console line %q", line)
+	golden, err := os.ReadFile("testdata/console.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != string(golden) {
+		t.Errorf("console kill line:\n got %q\nwant %q", buf.String(), golden)
+	}
+	buf.Reset()
+	event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("docker_error", errors.New("down")))
+	if line := buf.String(); json.Valid(buf.Bytes()) || !strings.Contains(line, "docker_error") || !strings.Contains(line, "down") || strings.Contains(line, "\x1b[") {
+		t.Errorf("console diagnostic %q", line)
 	}
 	buf.Reset()
 	log.Debug().Msg("hidden")
 	if buf.Len() != 0 {
 		t.Errorf("a debug line at level info: %q", buf.String())
+	}
+	buf.Reset()
+	colored := newLogger(Config{Format: "console", LogLevel: zerolog.InfoLevel}, &buf, true)
+	logKill(colored, sampleKill(true), sampleResult())
+	if !strings.Contains(buf.String(), "\x1b[") {
+		t.Errorf("colour asked for, none written: %q", buf.String())
+	}
+}
+
+func TestColorOnlyForATerminal(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if colorFor(Config{}, f) {
+		t.Error("colour for a regular file")
+	}
+	if colorFor(Config{}, &bytes.Buffer{}) {
+		t.Error("colour for a buffer")
+	}
+	if colorFor(Config{Output: "/x"}, os.Stdout) {
+		t.Error("colour with --output")
+	}
+	t.Setenv("NO_COLOR", "")
+	if colorFor(Config{}, os.Stdout) {
+		t.Error("colour with NO_COLOR set (empty counts)")
 	}
 }

@@ -34,7 +34,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return err
 	}
 	defer out.Close()
-	log := newLogger(cfg, out)
+	log := newLogger(cfg, out, colorFor(cfg, stdout))
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {

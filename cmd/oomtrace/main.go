@@ -26,6 +26,8 @@ func main() {
 			os.Exit(verifyMain(os.Args[2:], os.Stdout))
 		case "rank":
 			os.Exit(rankMain(os.Args[2:], os.Stdout))
+		case "explain":
+			os.Exit(explainMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 		}
 	}
 	cfg, err := parseFlags(os.Args[1:])

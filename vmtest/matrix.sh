@@ -102,6 +102,16 @@ for name in "${order[@]}"; do
 done
 echo "=== vmtest summary ($((SECONDS - start))s)"
 for name in "${order[@]}"; do echo "  $(cat "$logs/$name.result")"; done
+# A failed run's failures again, after the summary: a CI log is often read
+# from its end, where the runs' whole logs are out of sight.
+for name in "${order[@]}"; do
+  grep -q ': PASS in' "$logs/$name.result" && continue
+  echo "=== vmtest: what failed in $name"
+  # Each failed test's own lines (from its === RUN), else the log's end.
+  awk '/^=== RUN/ { n = 0 } { buf[n++ % 60] = $0 }
+    /^--- FAIL/ { found = 1; for (i = (n > 60 ? n - 60 : 0); i < n; i++) print buf[i % 60] }
+    END { exit !found }' "$logs/$name.log" || tail -n 60 "$logs/$name.log"
+done
 total=${#order[@]}
 echo "vmtest: $((total - failed)) passed, $failed failed"
 [ $failed -eq 0 ]

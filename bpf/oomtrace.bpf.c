@@ -16,6 +16,13 @@
  *    record never holds a task): __oom_kill_process() sends SIGKILL to the
  *    victim just before marking it, from the same thread, so the signal's
  *    target is the marked task and can be read in full.
+ *  - out_of_memory() entry and exit, and oom_badness() exit (fentry/fexit,
+ *    else kprobe/kretprobe, as oom_kill_process() is hooked): the tasks the
+ *    OOM killer weighed, each with the score the kernel computed, kept best
+ *    first in the oom_calls map and sent before the decision's begin record
+ *    (RECORD_CANDIDATES), or on their own when it chose nobody
+ *    (RECORD_NO_KILL). Calls of oom_badness() on other threads (/proc's
+ *    oom_score) are not candidates.
  * Each mark_victim carries the sequence number of the decision running on
  * the same thread, if any, so userspace can join them without guessing.
  *
@@ -41,6 +48,11 @@ enum record_kind {
 	 * kernel, marked by nobody. Sent only outside a hooked decision, whose
 	 * end record counts such kills itself. */
 	RECORD_REKILL = 4,
+	/* The tasks out_of_memory() weighed before a kill (struct
+	 * candidates_record), sent just before the decision's KILL_BEGIN. */
+	RECORD_CANDIDATES = 5,
+	/* out_of_memory() chose nobody: every task unkillable, or none. */
+	RECORD_NO_KILL = 6,
 };
 
 /* Where a record's OOM fields (chosen_points ... constraint) come from. */
@@ -130,7 +142,40 @@ struct record {
 	u32 kills;
 };
 
+/* One task oom_badness() scored on the deciding thread. */
+struct candidate {
+	struct task_info task;
+	s64 points;          /* what oom_badness() returned: LONG_MIN when unkillable */
+	u32 scanned;         /* its place in the scan, from 1: on a tie the later one wins */
+	u32 pad;
+};
+
+#define MAX_CANDIDATES 64
+
+/* RECORD_CANDIDATES and RECORD_NO_KILL; the header is struct record's. Sent
+ * with the n candidates kept, so its size varies. */
+struct candidates_record {
+	u64 boot_ns;
+	u64 seq;             /* the kill decision that follows; 0 for NO_KILL */
+	u32 kind;
+	u32 scored;          /* oom_badness() calls in this out_of_memory() */
+	u32 unkillable;      /* of which returned LONG_MIN */
+	u32 n;               /* candidates kept: the best by score, at most candidates_max */
+	u32 trigger_pid;
+	u32 trigger_tid;
+	u8 trigger_comm[TASK_COMM_LEN];
+	/* The scope, as struct record's (NO_KILL: read at out_of_memory()'s exit). */
+	u64 totalpages;
+	u64 oom_memcg_id;
+	u32 gfp_mask;
+	s32 order;
+	u32 constraint;
+	u32 pad;
+	struct candidate c[MAX_CANDIDATES]; /* unordered: userspace ranks them */
+};
+
 /* Force the record types into BTF so bpf2go can generate Go twins. */
+const struct candidates_record *unused_candidates __attribute__((unused));
 const struct record *unused_record __attribute__((unused));
 const enum record_kind *unused_kind __attribute__((unused));
 const enum task_flags *unused_flags __attribute__((unused));
@@ -174,6 +219,28 @@ struct {
 	__type(value, struct kill_signal);
 } kill_signals SEC(".maps");
 
+
+/* How many candidates a decision keeps (--candidates), at most
+ * MAX_CANDIDATES; set before load. */
+const volatile u32 candidates_max = 10;
+
+/* The out_of_memory() call in progress. One: callers hold oom_lock. */
+struct oom_call {
+	u32 tid;             /* its thread; 0 when none runs */
+	u32 pad;
+	u64 oc;              /* kretprobe: its struct oom_control */
+	u64 badness_task;    /* kretprobe: the task of the oom_badness() call running */
+	u32 weakest;         /* scratch: the weakest candidate kept, see on_badness() */
+	u32 pad2;
+	struct candidates_record rec; /* sent from here as it is */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct oom_call);
+} oom_calls SEC(".maps");
 
 /* Written only under the kernel's oom_lock (decisions never overlap), so a
  * plain increment is exact and needs no atomic fetch, which verifiers before
@@ -358,8 +425,133 @@ static __always_inline void fill_scope(struct record *r, struct oom_control *oc,
 		r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
 }
 
+/* The out_of_memory() call the current thread runs, if any. */
+static __always_inline struct oom_call *this_oom_call(void)
+{
+	u32 zero = 0;
+	struct oom_call *c = bpf_map_lookup_elem(&oom_calls, &zero);
+
+	if (!c || !c->tid || c->tid != (u32)bpf_get_current_pid_tgid())
+		return 0;
+	return c;
+}
+
+static __always_inline int on_oom_begin(struct oom_control *oc)
+{
+	u32 zero = 0;
+	struct oom_call *c = bpf_map_lookup_elem(&oom_calls, &zero);
+
+	if (!c)
+		return 0;
+	/* A call whose exit was missed (a kretprobe out of instances) is
+	 * simply replaced: callers hold oom_lock, so it is over. */
+	c->tid = (u32)bpf_get_current_pid_tgid();
+	c->oc = (u64)oc;
+	c->badness_task = 0;
+	c->rec.seq = 0;
+	c->rec.scored = 0;
+	c->rec.unkillable = 0;
+	c->rec.n = 0;
+	return 0;
+}
+
+#define LONG_MIN (-0x7fffffffffffffffLL - 1)
+
+/* oom_badness() returned points for p on the deciding thread: keep p if
+ * it is among the candidates_max best so far. The weakest kept is sought
+ * through map memory (c->weakest), which the verifier does not track, so
+ * the loop does not fork its state per candidate. */
+static __always_inline int on_badness(struct task_struct *p, s64 points)
+{
+	struct oom_call *c = this_oom_call();
+	struct candidate *e;
+	u32 max = candidates_max, n, slot;
+
+	if (!c || !p)
+		return 0;
+	c->rec.scored++;
+	if (points == LONG_MIN)
+		c->rec.unkillable++;
+	if (max > MAX_CANDIDATES)
+		max = MAX_CANDIDATES;
+	if (max == 0)
+		return 0;
+	n = c->rec.n;
+	if (n < max) {
+		slot = n;
+		c->rec.n = n + 1;
+	} else {
+		/* The weakest: the lowest score, on a tie the earliest scanned
+		 * (the kernel keeps the later of two equal scores). */
+		c->weakest = 0;
+		for (u32 i = 1; i < MAX_CANDIDATES && i < max; i++) {
+			struct candidate *w = &c->rec.c[c->weakest & (MAX_CANDIDATES - 1)];
+			struct candidate *x = &c->rec.c[i];
+
+			if (x->points < w->points || (x->points == w->points && x->scanned < w->scanned))
+				c->weakest = i;
+		}
+		slot = c->weakest & (MAX_CANDIDATES - 1);
+		/* Scanned last, p beats an equal score. */
+		if (points < c->rec.c[slot].points)
+			return 0;
+	}
+	e = &c->rec.c[slot & (MAX_CANDIDATES - 1)];
+	__builtin_memset(&e->task, 0, sizeof(e->task));
+	read_task(p, &e->task);
+	e->points = points;
+	e->scanned = c->rec.scored;
+	return 0;
+}
+
+/* Sends the call's candidates as a record of the given kind, sized to the
+ * candidates kept. oc gives the scope. */
+static __always_inline void send_candidates(struct oom_call *c, u32 kind, struct oom_control *oc)
+{
+	struct candidates_record *r = &c->rec;
+	struct mem_cgroup *memcg = BPF_CORE_READ(oc, memcg);
+	u64 id = bpf_get_current_pid_tgid();
+	u32 n = r->n, zero = 0;
+
+	r->kind = kind;
+	r->boot_ns = bpf_ktime_get_boot_ns();
+	r->trigger_pid = id >> 32;
+	r->trigger_tid = (u32)id;
+	bpf_get_current_comm(&r->trigger_comm, sizeof(r->trigger_comm));
+	r->totalpages = BPF_CORE_READ(oc, totalpages);
+	r->gfp_mask = BPF_CORE_READ(oc, gfp_mask);
+	r->order = BPF_CORE_READ(oc, order);
+	r->constraint = BPF_CORE_READ(oc, constraint);
+	r->oom_memcg_id = 0;
+	if (memcg && bpf_core_field_exists(memcg->css))
+		r->oom_memcg_id = cgroup_id(BPF_CORE_READ(memcg, css.cgroup));
+	if (n > MAX_CANDIDATES)
+		n = MAX_CANDIDATES;
+	if (bpf_ringbuf_output(&events, r, __builtin_offsetof(struct candidates_record, c) + n * sizeof(struct candidate), 0)) {
+		u64 *lostn = bpf_map_lookup_elem(&lost, &zero);
+		if (lostn)
+			*lostn += 1;
+	}
+}
+
+/* out_of_memory() returns whether it chose someone: false after a scan
+ * that found no killable task (or with the OOM killer disabled, during
+ * suspend), which the kernel retries as long as the allocation does. */
+static __always_inline int on_oom_end(struct oom_control *oc, bool chose)
+{
+	struct oom_call *c = this_oom_call();
+
+	if (!c)
+		return 0;
+	if (!chose && oc)
+		send_candidates(c, RECORD_NO_KILL, oc);
+	c->tid = 0;
+	return 0;
+}
+
 static __always_inline int on_kill_begin(struct oom_control *oc)
 {
+	struct oom_call *call = this_oom_call();
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct decision d = {};
 	struct record *r;
@@ -369,6 +561,12 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 	d.memcg = (u64)memcg;
 	d.memcg_kills = memcg_oom_kills(memcg);
 	bpf_map_update_elem(&running, &tid, &d, BPF_ANY);
+	if (call) {
+		/* The candidates come first, so the join has them when the
+		 * decision's begin record arrives. */
+		call->rec.seq = d.seq;
+		send_candidates(call, RECORD_CANDIDATES, oc);
+	}
 	r = reserve(RECORD_KILL_BEGIN);
 	if (!r)
 		return 0;
@@ -595,6 +793,65 @@ SEC("kretprobe/oom_kill_process")
 int BPF_KRETPROBE(kretprobe_oom_kill_process)
 {
 	return on_kill_end();
+}
+
+SEC("fentry/out_of_memory")
+int BPF_PROG(fentry_out_of_memory, struct oom_control *oc)
+{
+	return on_oom_begin(oc);
+}
+
+SEC("fexit/out_of_memory")
+int BPF_PROG(fexit_out_of_memory, struct oom_control *oc, bool ret)
+{
+	return on_oom_end(oc, ret);
+}
+
+/* long oom_badness(struct task_struct *p, unsigned long totalpages): the
+ * prototype since 5.9; userspace checks it in BTF before loading. */
+SEC("fexit/oom_badness")
+int BPF_PROG(fexit_oom_badness, struct task_struct *p, unsigned long totalpages, long ret)
+{
+	return on_badness(p, ret);
+}
+
+SEC("kprobe/out_of_memory")
+int BPF_KPROBE(kprobe_out_of_memory, struct oom_control *oc)
+{
+	return on_oom_begin(oc);
+}
+
+SEC("kretprobe/out_of_memory")
+int BPF_KRETPROBE(kretprobe_out_of_memory, bool ret)
+{
+	struct oom_call *c = this_oom_call();
+
+	return on_oom_end(c ? (struct oom_control *)c->oc : 0, ret);
+}
+
+/* The kprobe pair hands the task from entry to return through the call's
+ * state: one deciding thread, one oom_badness() at a time on it. */
+SEC("kprobe/oom_badness")
+int BPF_KPROBE(kprobe_oom_badness, struct task_struct *p)
+{
+	struct oom_call *c = this_oom_call();
+
+	if (c)
+		c->badness_task = (u64)p;
+	return 0;
+}
+
+SEC("kretprobe/oom_badness")
+int BPF_KRETPROBE(kretprobe_oom_badness, long ret)
+{
+	struct oom_call *c = this_oom_call();
+	struct task_struct *p;
+
+	if (!c || !c->badness_task)
+		return 0;
+	p = (void *)c->badness_task;
+	c->badness_task = 0;
+	return on_badness(p, ret);
 }
 
 /* The kernel SIGKILL this thread sent last, if it went to the marked task

@@ -20,7 +20,8 @@ type Config struct {
 	// RiskThreshold is a percentage of the effective limit; 0 turns oom_risk off.
 	RiskThreshold float64
 	RiskInterval  time.Duration
-	Tracer        tracer.Config
+	// Tracer.Candidates also says how many candidates each event lists.
+	Tracer tracer.Config
 	// CPUProfile, when set, is a file for a pprof CPU profile of the whole
 	// run (what `make bench` reads the per-kill costs from).
 	CPUProfile string

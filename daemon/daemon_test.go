@@ -17,7 +17,6 @@ import (
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/metrics"
-	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )
 
@@ -74,14 +73,14 @@ func TestPipelineDrainTimeout(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	written := 0
-	p := startPipeline(8, func(tracer.Kill) {
+	p := startPipeline(8, stages{handle: func(item) {
 		<-release // the output is stalled
 		mu.Lock()
 		written++
 		mu.Unlock()
-	})
+	}})
 	for i := 0; i < 20; i++ {
-		p.push(tracer.Kill{})
+		p.push(item{})
 	}
 	start := time.Now()
 	p.closeWithin(50 * time.Millisecond)
@@ -103,9 +102,9 @@ func TestPipelineDrainTimeout(t *testing.T) {
 // A drain with a flowing output writes everything.
 func TestPipelineDrainsAll(t *testing.T) {
 	n := 0
-	p := startPipeline(8, func(tracer.Kill) { n++ })
+	p := startPipeline(8, stages{handle: func(item) { n++ }})
 	for i := 0; i < 5; i++ {
-		p.push(tracer.Kill{})
+		p.push(item{})
 	}
 	p.closeWithin(time.Minute)
 	if n != 5 || p.dropped.Load() != 0 {

@@ -29,6 +29,12 @@ func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 		})
 	}
 	e := enrich.New(h, cache)
+	switch n := cfg.Tracer.Candidates; {
+	case n < 0:
+		e.KeepCandidates(0)
+	case n > 0:
+		e.KeepCandidates(n)
+	}
 	if err := e.GFPNamesError(); err != nil {
 		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("gfp_names_unavailable", err))
 	}

@@ -107,6 +107,7 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 	if r.Node != nil {
 		ev.Node = nodeEvent(*r.Node)
 	}
+	setCandidates(&ev, r)
 	return ev
 }
 

@@ -17,7 +17,7 @@ const DefaultQueueSize = 4096
 // may stall on a full pipe or disk). What does not fit is dropped and
 // counted, never silently.
 type pipeline struct {
-	queue   chan tracer.Kill
+	queue   chan item
 	dropped atomic.Uint64
 	done    chan struct{}
 	// abandoned: the drain timed out; what is still queued is dropped,
@@ -25,26 +25,64 @@ type pipeline struct {
 	abandoned atomic.Bool
 }
 
-// startPipeline runs handle on each queued kill in one goroutine, in order.
-func startPipeline(size int, handle func(tracer.Kill)) *pipeline {
-	p := &pipeline{queue: make(chan tracer.Kill, size), done: make(chan struct{})}
+// item is what the queue carries: a kill, or a decision that chose nobody.
+type item struct {
+	kill   tracer.Kill
+	noKill *tracer.NoKill
+}
+
+// stages are what the pipeline's goroutine runs.
+type stages struct {
+	handle func(item)
+	// wake (nil: never) is when tick wants to run though no item came,
+	// zero for never; asked after each item and tick, so an idle daemon
+	// sets no timer.
+	wake func() time.Time
+	tick func(now time.Time)
+	end  func() // after the last item (nil: nothing)
+}
+
+// startPipeline runs s.handle on each queued item in one goroutine, in order.
+func startPipeline(size int, s stages) *pipeline {
+	p := &pipeline{queue: make(chan item, size), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		for k := range p.queue {
-			if p.abandoned.Load() {
-				p.dropped.Add(1)
-				continue
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		for {
+			var due <-chan time.Time
+			if s.wake != nil {
+				if at := s.wake(); !at.IsZero() {
+					timer.Reset(time.Until(at))
+					due = timer.C
+				}
 			}
-			handle(k)
+			select {
+			case it, ok := <-p.queue:
+				if !ok {
+					if s.end != nil && !p.abandoned.Load() {
+						s.end()
+					}
+					return
+				}
+				if p.abandoned.Load() {
+					p.dropped.Add(1)
+					continue
+				}
+				s.handle(it)
+			case now := <-due:
+				s.tick(now)
+			}
+			timer.Stop()
 		}
 	}()
 	return p
 }
 
 // push queues a kill without ever blocking the reader.
-func (p *pipeline) push(k tracer.Kill) {
+func (p *pipeline) push(it item) {
 	select {
-	case p.queue <- k:
+	case p.queue <- it:
 		// Let the writer run now, on this thread: the reader is back
 		// in epoll_wait a moment later anyway. Otherwise the runtime
 		// wakes a second thread on another CPU, and on a small node

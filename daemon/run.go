@@ -109,8 +109,13 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	// daemon idles small for months.
 	debug.FreeOSMemory()
 
-	w := &writer{log: log, enricher: enricher, metrics: m, out: out}
-	p := startPipeline(cfg.QueueSize, w.write)
+	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills()}
+	p := startPipeline(cfg.QueueSize, stages{
+		handle: w.handle,
+		wake:   w.noKills.next,
+		tick:   func(now time.Time) { w.writeNoKills(w.noKills.due(now)) },
+		end:    func() { w.writeNoKills(w.noKills.all(time.Now())) },
+	})
 	w.dropped = &p.dropped
 	if cfg.ReadyFile != "" {
 		if err := os.WriteFile(cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
@@ -123,9 +128,10 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	stopRisk := startRiskWatcher(cfg, log)
 	defer stopRisk()
+	t.OnNoKill(func(n tracer.NoKill) { p.push(item{noKill: &n}) })
 	err = t.Run(ctx, func(k tracer.Kill) {
 		m.Latency(metrics.StageQueued, k.Age())
-		p.push(k)
+		p.push(item{kill: k})
 	},
 		func(err error) { event.Write(log, zerolog.ErrorLevel, event.NewDiagnostic("record_error", err)) })
 	if server != nil {
@@ -149,6 +155,24 @@ type writer struct {
 	reportMu  sync.Mutex
 	reported  uint64 // drops already reported
 	outFailed uint64 // output failures already counted
+	noKills   *noKills
+}
+
+func (w *writer) handle(it item) {
+	if n := it.noKill; n != nil {
+		w.metrics.NoKill(n.Scope.Constraint.String(), 1)
+		if l, ok := w.noKills.add(*n, time.Now()); ok {
+			w.writeNoKills([]noKillLine{l})
+		}
+		return
+	}
+	w.write(it.kill)
+}
+
+func (w *writer) writeNoKills(lines []noKillLine) {
+	for _, l := range lines {
+		event.Write(w.log, zerolog.WarnLevel, noKillEvent(l, w.enricher.EnrichNoKill(l.NoKill)))
+	}
 }
 
 func (w *writer) write(k tracer.Kill) {

@@ -36,6 +36,10 @@ type Result struct {
 
 	Node *node.Context // on global OOMs
 
+	// Candidates are the tasks the decision weighed, the victim first;
+	// nil when listing them is off or failed (Errors["candidates"]).
+	Candidates *Candidates
+
 	// GFPFlags names the OOM's gfp_mask as the kernel prints it; nil when
 	// the scope or the kernel's names are unknown, empty for a mask of 0.
 	GFPFlags []string
@@ -73,6 +77,7 @@ type Enricher struct {
 	pageSize  uint64
 	Stats     Stats
 
+	keep       int // candidates listed per kill, see KeepCandidates
 	limits     limitsCache
 	containers containerMemo
 
@@ -90,7 +95,7 @@ type Enricher struct {
 // New returns an Enricher. Without a memory cgroup hierarchy (h nil) the
 // cgroup fields stay empty; without a Docker cache, container names do.
 func New(h *cgroups.Hierarchy, d *docker.Cache) *Enricher {
-	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize())}
+	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize()), keep: tracer.DefaultCandidates}
 	e.gfp, e.gfpErr = gfp.Load()
 	if h != nil {
 		e.resolver = cgroups.NewResolver(*h)
@@ -141,7 +146,30 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		}
 	}
 	e.score(k, &r, nodeCtx, global, notMemcg)
+	path, total := e.candidateScope(k, &r, nodeCtx)
+	cands, err := e.candidates(k, total, path)
+	if err != nil {
+		fail("candidates", err)
+	}
+	r.Candidates = cands
 	return r
+}
+
+// candidateScope is where the OOM's candidates live and the scope's size
+// in pages: the memcg whose limit was hit, else the whole machine.
+func (e *Enricher) candidateScope(k tracer.Kill, r *Result, n node.Context) (path string, totalPages uint64) {
+	memcg := k.Scope == nil || k.Scope.Constraint == tracer.ConstraintMemcg
+	path, totalPages = "/", n.MachinePages(e.pageSize)
+	if memcg && r.Hit != nil {
+		path = r.Hit.Path
+		if t := e.hitTotalPages(r, n); t != nil {
+			totalPages = *t
+		}
+	}
+	if k.Scope != nil {
+		totalPages = k.Scope.TotalPages
+	}
+	return path, totalPages
 }
 
 func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
@@ -217,7 +245,15 @@ func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMe
 // (see cgroupfs.MemcgMax), from the limits read after the kill; nil when
 // they could not be read.
 func (e *Enricher) memcgTotalPages(r *Result, n node.Context) *uint64 {
-	if r.Hit == nil || r.Hit.Source != cgroups.SourceKernel || r.Hit.Limit == nil || r.Limits == nil {
+	if r.Hit == nil || r.Hit.Source != cgroups.SourceKernel {
+		return nil
+	}
+	return e.hitTotalPages(r, n)
+}
+
+// hitTotalPages is mem_cgroup_get_max() of r.Hit, however it was found.
+func (e *Enricher) hitTotalPages(r *Result, n node.Context) *uint64 {
+	if r.Hit == nil || r.Hit.Limit == nil || r.Limits == nil {
 		return nil
 	}
 	mx := cgroupfs.MemcgMax{Limit: *r.Hit.Limit}

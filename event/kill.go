@@ -24,7 +24,53 @@ type Kill struct {
 	K8s           K8s               `json:"k8s"`
 	EnrichErrors  map[string]string `json:"enrich_errors"`
 	Node          *Node             `json:"node,omitempty"` // global OOMs only
+	// The tasks the decision weighed, the victim first ([] when not listed).
+	Candidates            []Candidate `json:"candidates"`
+	CandidatesTotal       *int        `json:"candidates_total"`
+	CandidatesUnkillable  *int        `json:"candidates_unkillable"`
+	CandidatesSource      *string     `json:"candidates_source"`
+	CandidatesModelReason *string     `json:"candidates_model_reason"`
 }
+
+// Candidate is one task an OOM decision weighed.
+type Candidate struct {
+	Pid         uint32         `json:"pid"`
+	Tid         uint32         `json:"tid"`
+	Comm        string         `json:"comm"`
+	Victim      bool           `json:"victim"`
+	Score       *int64         `json:"score"` // null when unkillable
+	ModelScore  *int64         `json:"model_score"`
+	Unkillable  bool           `json:"unkillable"`
+	OOMScoreAdj int32          `json:"oom_score_adj"`
+	Pages       CandidatePages `json:"pages"`
+}
+
+// CandidatePages are what oom_badness() adds up, in pages.
+type CandidatePages struct {
+	RSS      uint64 `json:"rss"`
+	Swap     uint64 `json:"swap"`
+	PgTables uint64 `json:"pgtables"`
+}
+
+// NoKill is the oom_no_kill line: OOM decisions in one memcg (or the
+// machine) that chose nobody, at most one line per scope per second.
+type NoKill struct {
+	Time          time.Time `json:"time"`
+	SchemaVersion int       `json:"schema_version"`
+	BootNs        uint64    `json:"boot_ns"`
+	// Repeats is how many decisions this line stands for: this one and
+	// those since the scope's previous line.
+	Repeats    int         `json:"repeats"`
+	Trigger    Process     `json:"trigger"`
+	OOM        OOM         `json:"oom"`
+	Candidates []Candidate `json:"candidates"`
+	// CandidatesTotal and CandidatesUnkillable are of the latest decision.
+	CandidatesTotal      int `json:"candidates_total"`
+	CandidatesUnkillable int `json:"candidates_unkillable"`
+}
+
+func (NoKill) Name() string                            { return "oom_no_kill" }
+func (n NoKill) MarshalZerologObject(e *zerolog.Event) { embed(e, n) }
 
 func (Kill) Name() string                            { return "oom_kill" }
 func (k Kill) MarshalZerologObject(e *zerolog.Event) { embed(e, k) }
@@ -108,6 +154,8 @@ type Score struct {
 	Match       *bool  `json:"match"`
 	SpecialCase string `json:"special_case,omitempty"`
 	OOMScore    *int64 `json:"oom_score"`
+	// Margin is the victim's score minus the runner-up's.
+	Margin *int64 `json:"margin"`
 }
 
 // Container is the runtime's view of the victim's cgroup.

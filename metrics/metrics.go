@@ -32,6 +32,7 @@ type Metrics struct {
 	lost           *lostCollector
 	enrichErrors   *prometheus.CounterVec
 	mismatches     prometheus.Counter
+	noKills        *prometheus.CounterVec
 	hooks          *prometheus.GaugeVec
 	latency        *prometheus.HistogramVec
 
@@ -66,6 +67,10 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 			Name: "oomtrace_score_mismatches_total",
 			Help: "Kills whose kernel score differs from the oom_badness model.",
 		}),
+		noKills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oomtrace_oom_no_kill_total",
+			Help: "OOM decisions that chose nobody (every task in the scope unkillable), by the OOM's constraint; each retry of the allocation counts.",
+		}, []string{"constraint"}),
 		hooks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "oomtrace_hook_attached",
 			Help: "1 for each attached hook, by function and attach mode (fentry, kprobe, tp_btf, tracepoint).",
@@ -88,9 +93,14 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 		ConstLabels: prometheus.Labels{"version": built},
 	})
 	buildInfo.Set(1)
-	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.hooks, m.latency, buildInfo,
+	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.noKills, m.hooks, m.latency, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// NoKill counts n OOM decisions that chose nobody.
+func (m *Metrics) NoKill(constraint string, n int) {
+	m.noKills.WithLabelValues(constraint).Add(float64(n))
 }
 
 // Hook records an attached hook.

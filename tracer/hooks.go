@@ -43,8 +43,12 @@ type Hooks struct {
 	// Signal is "tp_btf" when signal:signal_generate is hooked: the OOM
 	// killer's SIGKILLs tell real kills from marks without one, and reach
 	// the marked task where the mark gives only its id. "" otherwise.
-	Signal  string
-	Refused map[string]string // hook -> why it could not be used
+	Signal string
+	// Candidates is how out_of_memory() and oom_badness() are hooked for
+	// the kernel's candidate list ("fentry" or "kprobe", as oom_kill_process()
+	// is), "" when they are not.
+	Candidates string
+	Refused    map[string]string // hook -> why it could not be used
 }
 
 // Attach is the mode events report.
@@ -215,6 +219,80 @@ func (a *attacher) attachSignal() {
 		return
 	}
 	a.hooks.Signal = "tp_btf"
+}
+
+// attachCandidates hooks out_of_memory() and oom_badness() the way
+// oom_kill_process() was hooked (how is "fentry" or "kprobe"). Best effort:
+// a refusal costs the candidate list (the daemon falls back to its model),
+// never the kills. Exits attach before entries, so no call is seen begun
+// and not ended; oom_badness() before out_of_memory(), so that a call seen
+// begun has its scores.
+func (a *attacher) attachCandidates(how string) {
+	err := func() error {
+		spec, err := a.kernelBTF()
+		if err != nil {
+			return err
+		}
+		if err := badnessPrototype(spec); err != nil {
+			return err
+		}
+		if how == "fentry" {
+			return a.attachTracing("fexit_oom_badness", "fexit_out_of_memory", "fentry_out_of_memory")
+		}
+		return a.attachProbes(
+			probe{"kretprobe_oom_badness", "oom_badness", true},
+			probe{"kprobe_oom_badness", "oom_badness", false},
+			probe{"kretprobe_out_of_memory", "out_of_memory", true},
+			probe{"kprobe_out_of_memory", "out_of_memory", false},
+		)
+	}()
+	if err != nil {
+		a.hooks.Refused["candidates"] = err.Error()
+		return
+	}
+	a.hooks.Candidates = how
+}
+
+// attachTracing loads and attaches fentry/fexit programs in order; on
+// error the ones attached stay attached (the caller's close detaches them).
+func (a *attacher) attachTracing(names ...string) error {
+	for _, name := range names {
+		prog, err := a.loadProgram(name)
+		if err != nil {
+			return err
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", name, err)
+		}
+		a.links = append(a.links, l)
+	}
+	return nil
+}
+
+type probe struct {
+	prog, symbol string
+	ret          bool
+}
+
+// attachProbes loads and attaches kprobes and kretprobes in order.
+func (a *attacher) attachProbes(probes ...probe) error {
+	for _, p := range probes {
+		prog, err := a.loadProgram(p.prog)
+		if err != nil {
+			return err
+		}
+		attach := link.Kprobe
+		if p.ret {
+			attach = link.Kretprobe
+		}
+		l, err := attach(p.symbol, prog, nil)
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", p.prog, err)
+		}
+		a.links = append(a.links, l)
+	}
+	return nil
 }
 
 // attachKill hooks oom_kill_process() as the mode asks. In auto mode a refusal

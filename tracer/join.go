@@ -10,6 +10,7 @@ type JoinStats struct {
 	SkippedExiting uint64 // decisions that killed nothing (the victim was already exiting)
 	OrphanEnds     uint64 // decision ends whose beginning was lost
 	Flushed        uint64 // decisions closed by a timeout or a newer decision, their end lost
+	NoKills        uint64 // out_of_memory() calls that chose nobody
 }
 
 // Joiner turns the kernel's records into exactly one Kill per OOM decision.
@@ -39,6 +40,10 @@ type Joiner struct {
 	open    []*decision // in begin order; the kernel runs one at a time, so rarely >1
 	seen    processSet
 	Stats   JoinStats
+	// OnNoKill, when set, gets each out_of_memory() call that chose nobody.
+	OnNoKill func(NoKill)
+	// cands is the last candidates record, for the begin record with its Seq.
+	cands *Record
 }
 
 type decision struct {
@@ -48,6 +53,7 @@ type decision struct {
 	ended   bool   // the end record arrived
 	group   []Process
 	starts  []uint64 // start time of each group member, for the seen set
+	cands   *Candidates
 }
 
 // NewJoiner returns a Joiner for the given attach mode that passes each kill to emit.
@@ -62,7 +68,19 @@ func (j *Joiner) Feed(r Record) {
 		// oom_lock serialises decisions: one still open lost its end record.
 		j.flush(func(*decision) bool { return true })
 		j.Stats.Decisions++
-		j.open = append(j.open, &decision{begin: r})
+		d := &decision{begin: r}
+		if c := j.cands; c != nil && c.Seq == r.Seq {
+			d.cands = &c.Candidates
+		}
+		j.cands = nil
+		j.open = append(j.open, d)
+	case KindCandidates:
+		j.cands = &r
+	case KindNoKill:
+		j.Stats.NoKills++
+		if j.OnNoKill != nil {
+			j.OnNoKill(NoKill{Time: j.wall(r.BootNs), BootNs: r.BootNs, Trigger: r.Trigger, Scope: r.Scope, Candidates: r.Candidates})
+		}
 	case KindKillEnd:
 		for i, d := range j.open {
 			if d.begin.Seq == r.Seq {
@@ -183,6 +201,7 @@ func (j *Joiner) finish(d *decision) {
 		ScopeFrom:    ScopeFromHook,
 		Group:        d.group,
 		MemcgCounted: int(d.counted),
+		Candidates:   d.cands,
 	}
 	if signalCount {
 		k.SignalCounted = int(d.killed)

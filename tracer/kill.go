@@ -1,6 +1,8 @@
 package tracer
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/oomtrace/oomtrace/kernel/mm"
@@ -53,6 +55,11 @@ type Kill struct {
 	// killer had killed before: memory.oom.group's scan kills the chosen
 	// victim again, and the kernel counts both.
 	Repeat bool
+
+	// Candidates are the tasks the kernel weighed in this decision, nil
+	// when out_of_memory() and oom_badness() are not hooked (mark_victim
+	// mode, a refused hook) or their record was lost.
+	Candidates *Candidates
 
 	// MemcgCounted is how much the OOM memcg's own oom_kill counter grew
 	// during the decision (0 when unknown: a global OOM, mark_victim mode).
@@ -175,4 +182,47 @@ func (c Constraint) String() string {
 		return "memcg"
 	}
 	return "unknown"
+}
+
+// Candidates are the tasks an out_of_memory() call weighed: each one
+// oom_badness() scored on the deciding thread, as the kernel computed it.
+type Candidates struct {
+	// Scored is how many tasks oom_badness() scored; Unkillable how many
+	// of them it found unkillable (oom_score_adj -1000, no mm, MMF_OOM_SKIP,
+	// in vfork). Tasks the scan skips before scoring (kernel threads, init,
+	// tasks outside the cpuset) are in neither.
+	Scored, Unkillable int
+	// List holds the best (--candidates of them), ranked as the kernel
+	// ranks: the highest score first, on a tie the one scanned later.
+	List []Candidate
+}
+
+// Candidate is one task oom_badness() scored.
+type Candidate struct {
+	Task
+	// Score is what oom_badness() returned: badness.Unkillable
+	// (math.MinInt64) for a task it found unkillable.
+	Score int64
+	// Scanned is the task's place in the scan, from 1.
+	Scanned uint32
+}
+
+// rank orders List as the kernel would choose: oom_evaluate_task() skips a
+// task only when its points are below the chosen one's, so of equal scores
+// the one scanned last wins.
+func (c *Candidates) rank() {
+	slices.SortFunc(c.List, func(a, b Candidate) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Scanned, a.Scanned))
+	})
+}
+
+// NoKill is an out_of_memory() call that chose nobody: no task in the
+// OOM's scope was killable. The kernel retries the allocation, and with it
+// the OOM, as long as the allocating task lives.
+type NoKill struct {
+	Time       time.Time
+	BootNs     uint64
+	Trigger    Process // the task whose allocation ran into the OOM
+	Scope      Scope
+	Candidates Candidates
 }

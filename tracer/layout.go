@@ -93,3 +93,34 @@ func (a *attacher) kernelBTF() (*btf.Spec, error) {
 	}
 	return spec, err
 }
+
+// badnessPrototype checks oom_badness() against what the candidate hooks
+// read: long oom_badness(struct task_struct *, unsigned long), the
+// prototype since 5.9 (before, it returned unsigned long and took the
+// memcg and nodemask too). A mismatch costs the kernel's candidate scores,
+// never the load.
+func badnessPrototype(spec *btf.Spec) error {
+	var fn *btf.Func
+	if err := spec.TypeByName("oom_badness", &fn); err != nil {
+		return fmt.Errorf("oom_badness: not in the kernel's BTF: %w", err)
+	}
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok || len(proto.Params) != 2 {
+		return fmt.Errorf("oom_badness: prototype %v, want (struct task_struct *, unsigned long)", fn.Type)
+	}
+	ptr, ok := btf.UnderlyingType(proto.Params[0].Type).(*btf.Pointer)
+	if s, isStruct := btf.UnderlyingType(ptrTarget(ptr, ok)).(*btf.Struct); !isStruct || s.Name != "task_struct" {
+		return fmt.Errorf("oom_badness: first argument %v, want struct task_struct *", proto.Params[0].Type)
+	}
+	if ret, ok := btf.UnderlyingType(proto.Return).(*btf.Int); !ok || ret.Encoding != btf.Signed {
+		return fmt.Errorf("oom_badness: returns %v, want long", proto.Return)
+	}
+	return nil
+}
+
+func ptrTarget(p *btf.Pointer, ok bool) btf.Type {
+	if !ok {
+		return (*btf.Void)(nil)
+	}
+	return p.Target
+}

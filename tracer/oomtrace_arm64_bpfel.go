@@ -13,6 +13,34 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type oomtraceCandidate struct {
+	_       structs.HostLayout
+	Task    oomtraceTaskInfo
+	Points  int64
+	Scanned uint32
+	Pad     uint32
+}
+
+type oomtraceCandidatesRecord struct {
+	_           structs.HostLayout
+	BootNs      uint64
+	Seq         uint64
+	Kind        uint32
+	Scored      uint32
+	Unkillable  uint32
+	N           uint32
+	TriggerPid  uint32
+	TriggerTid  uint32
+	TriggerComm [16]uint8
+	Totalpages  uint64
+	OomMemcgId  uint64
+	GfpMask     uint32
+	Order       int32
+	Constraint  uint32
+	Pad         uint32
+	C           [64]oomtraceCandidate
+}
+
 type oomtraceDecision struct {
 	_          structs.HostLayout
 	Seq        uint64
@@ -28,6 +56,17 @@ type oomtraceKillSignal struct {
 	Task   uint64
 	Rekill uint32
 	Pad    uint32
+}
+
+type oomtraceOomCall struct {
+	_           structs.HostLayout
+	Tid         uint32
+	Pad         uint32
+	Oc          uint64
+	BadnessTask uint64
+	Weakest     uint32
+	Pad2        uint32
+	Rec         oomtraceCandidatesRecord
 }
 
 type oomtraceRecord struct {
@@ -58,6 +97,8 @@ const (
 	oomtraceRecordKindRECORD_MARK       oomtraceRecordKind = 2
 	oomtraceRecordKindRECORD_KILL_END   oomtraceRecordKind = 3
 	oomtraceRecordKindRECORD_REKILL     oomtraceRecordKind = 4
+	oomtraceRecordKindRECORD_CANDIDATES oomtraceRecordKind = 5
+	oomtraceRecordKindRECORD_NO_KILL    oomtraceRecordKind = 6
 )
 
 type oomtraceScopeSource uint32
@@ -120,17 +161,27 @@ const (
 	oomtraceMapEvents                   = "events"
 	oomtraceMapKillSignals              = "kill_signals"
 	oomtraceMapLost                     = "lost"
+	oomtraceMapOomCalls                 = "oom_calls"
 	oomtraceMapRunning                  = "running"
 	oomtraceMapStackBuf                 = "stack_buf"
 	oomtraceProgFentryOomKillProcess    = "fentry_oom_kill_process"
+	oomtraceProgFentryOutOfMemory       = "fentry_out_of_memory"
+	oomtraceProgFexitOomBadness         = "fexit_oom_badness"
 	oomtraceProgFexitOomKillProcess     = "fexit_oom_kill_process"
+	oomtraceProgFexitOutOfMemory        = "fexit_out_of_memory"
+	oomtraceProgKprobeOomBadness        = "kprobe_oom_badness"
 	oomtraceProgKprobeOomKillProcess    = "kprobe_oom_kill_process"
+	oomtraceProgKprobeOutOfMemory       = "kprobe_out_of_memory"
+	oomtraceProgKretprobeOomBadness     = "kretprobe_oom_badness"
 	oomtraceProgKretprobeOomKillProcess = "kretprobe_oom_kill_process"
+	oomtraceProgKretprobeOutOfMemory    = "kretprobe_out_of_memory"
 	oomtraceProgTpBtfMarkVictim         = "tp_btf_mark_victim"
 	oomtraceProgTpBtfMarkVictimPid      = "tp_btf_mark_victim_pid"
 	oomtraceProgTpBtfSignalGenerate     = "tp_btf_signal_generate"
 	oomtraceProgTracepointMarkVictim    = "tracepoint_mark_victim"
+	oomtraceVarCandidatesMax            = "candidates_max"
 	oomtraceVarNextSeq                  = "next_seq"
+	oomtraceVarUnusedCandidates         = "unused_candidates"
 	oomtraceVarUnusedFlags              = "unused_flags"
 	oomtraceVarUnusedKind               = "unused_kind"
 	oomtraceVarUnusedRecord             = "unused_record"
@@ -180,9 +231,16 @@ type oomtraceSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceProgramSpecs struct {
 	FentryOomKillProcess    *ebpf.ProgramSpec `ebpf:"fentry_oom_kill_process"`
+	FentryOutOfMemory       *ebpf.ProgramSpec `ebpf:"fentry_out_of_memory"`
+	FexitOomBadness         *ebpf.ProgramSpec `ebpf:"fexit_oom_badness"`
 	FexitOomKillProcess     *ebpf.ProgramSpec `ebpf:"fexit_oom_kill_process"`
+	FexitOutOfMemory        *ebpf.ProgramSpec `ebpf:"fexit_out_of_memory"`
+	KprobeOomBadness        *ebpf.ProgramSpec `ebpf:"kprobe_oom_badness"`
 	KprobeOomKillProcess    *ebpf.ProgramSpec `ebpf:"kprobe_oom_kill_process"`
+	KprobeOutOfMemory       *ebpf.ProgramSpec `ebpf:"kprobe_out_of_memory"`
+	KretprobeOomBadness     *ebpf.ProgramSpec `ebpf:"kretprobe_oom_badness"`
 	KretprobeOomKillProcess *ebpf.ProgramSpec `ebpf:"kretprobe_oom_kill_process"`
+	KretprobeOutOfMemory    *ebpf.ProgramSpec `ebpf:"kretprobe_out_of_memory"`
 	TpBtfMarkVictim         *ebpf.ProgramSpec `ebpf:"tp_btf_mark_victim"`
 	TpBtfMarkVictimPid      *ebpf.ProgramSpec `ebpf:"tp_btf_mark_victim_pid"`
 	TpBtfSignalGenerate     *ebpf.ProgramSpec `ebpf:"tp_btf_signal_generate"`
@@ -196,6 +254,7 @@ type oomtraceMapSpecs struct {
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	KillSignals *ebpf.MapSpec `ebpf:"kill_signals"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	OomCalls    *ebpf.MapSpec `ebpf:"oom_calls"`
 	Running     *ebpf.MapSpec `ebpf:"running"`
 	StackBuf    *ebpf.MapSpec `ebpf:"stack_buf"`
 }
@@ -204,11 +263,13 @@ type oomtraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceVariableSpecs struct {
-	NextSeq      *ebpf.VariableSpec `ebpf:"next_seq"`
-	UnusedFlags  *ebpf.VariableSpec `ebpf:"unused_flags"`
-	UnusedKind   *ebpf.VariableSpec `ebpf:"unused_kind"`
-	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
-	UnusedScope  *ebpf.VariableSpec `ebpf:"unused_scope"`
+	CandidatesMax    *ebpf.VariableSpec `ebpf:"candidates_max"`
+	NextSeq          *ebpf.VariableSpec `ebpf:"next_seq"`
+	UnusedCandidates *ebpf.VariableSpec `ebpf:"unused_candidates"`
+	UnusedFlags      *ebpf.VariableSpec `ebpf:"unused_flags"`
+	UnusedKind       *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedRecord     *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedScope      *ebpf.VariableSpec `ebpf:"unused_scope"`
 }
 
 // oomtraceObjects contains all objects after they have been loaded into the kernel.
@@ -234,6 +295,7 @@ type oomtraceMaps struct {
 	Events      *ebpf.Map `ebpf:"events"`
 	KillSignals *ebpf.Map `ebpf:"kill_signals"`
 	Lost        *ebpf.Map `ebpf:"lost"`
+	OomCalls    *ebpf.Map `ebpf:"oom_calls"`
 	Running     *ebpf.Map `ebpf:"running"`
 	StackBuf    *ebpf.Map `ebpf:"stack_buf"`
 }
@@ -243,6 +305,7 @@ func (m *oomtraceMaps) Close() error {
 		m.Events,
 		m.KillSignals,
 		m.Lost,
+		m.OomCalls,
 		m.Running,
 		m.StackBuf,
 	)
@@ -252,11 +315,13 @@ func (m *oomtraceMaps) Close() error {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtraceVariables struct {
-	NextSeq      *ebpf.Variable `ebpf:"next_seq"`
-	UnusedFlags  *ebpf.Variable `ebpf:"unused_flags"`
-	UnusedKind   *ebpf.Variable `ebpf:"unused_kind"`
-	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
-	UnusedScope  *ebpf.Variable `ebpf:"unused_scope"`
+	CandidatesMax    *ebpf.Variable `ebpf:"candidates_max"`
+	NextSeq          *ebpf.Variable `ebpf:"next_seq"`
+	UnusedCandidates *ebpf.Variable `ebpf:"unused_candidates"`
+	UnusedFlags      *ebpf.Variable `ebpf:"unused_flags"`
+	UnusedKind       *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedRecord     *ebpf.Variable `ebpf:"unused_record"`
+	UnusedScope      *ebpf.Variable `ebpf:"unused_scope"`
 }
 
 // oomtracePrograms contains all programs after they have been loaded into the kernel.
@@ -264,9 +329,16 @@ type oomtraceVariables struct {
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtracePrograms struct {
 	FentryOomKillProcess    *ebpf.Program `ebpf:"fentry_oom_kill_process"`
+	FentryOutOfMemory       *ebpf.Program `ebpf:"fentry_out_of_memory"`
+	FexitOomBadness         *ebpf.Program `ebpf:"fexit_oom_badness"`
 	FexitOomKillProcess     *ebpf.Program `ebpf:"fexit_oom_kill_process"`
+	FexitOutOfMemory        *ebpf.Program `ebpf:"fexit_out_of_memory"`
+	KprobeOomBadness        *ebpf.Program `ebpf:"kprobe_oom_badness"`
 	KprobeOomKillProcess    *ebpf.Program `ebpf:"kprobe_oom_kill_process"`
+	KprobeOutOfMemory       *ebpf.Program `ebpf:"kprobe_out_of_memory"`
+	KretprobeOomBadness     *ebpf.Program `ebpf:"kretprobe_oom_badness"`
 	KretprobeOomKillProcess *ebpf.Program `ebpf:"kretprobe_oom_kill_process"`
+	KretprobeOutOfMemory    *ebpf.Program `ebpf:"kretprobe_out_of_memory"`
 	TpBtfMarkVictim         *ebpf.Program `ebpf:"tp_btf_mark_victim"`
 	TpBtfMarkVictimPid      *ebpf.Program `ebpf:"tp_btf_mark_victim_pid"`
 	TpBtfSignalGenerate     *ebpf.Program `ebpf:"tp_btf_signal_generate"`
@@ -276,9 +348,16 @@ type oomtracePrograms struct {
 func (p *oomtracePrograms) Close() error {
 	return _OomtraceClose(
 		p.FentryOomKillProcess,
+		p.FentryOutOfMemory,
+		p.FexitOomBadness,
 		p.FexitOomKillProcess,
+		p.FexitOutOfMemory,
+		p.KprobeOomBadness,
 		p.KprobeOomKillProcess,
+		p.KprobeOutOfMemory,
+		p.KretprobeOomBadness,
 		p.KretprobeOomKillProcess,
+		p.KretprobeOutOfMemory,
 		p.TpBtfMarkVictim,
 		p.TpBtfMarkVictimPid,
 		p.TpBtfSignalGenerate,

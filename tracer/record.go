@@ -15,6 +15,11 @@ const (
 	KindMark      = RecordKind(oomtraceRecordKindRECORD_MARK)
 	KindKillEnd   = RecordKind(oomtraceRecordKindRECORD_KILL_END)
 	KindRekill    = RecordKind(oomtraceRecordKindRECORD_REKILL)
+	// KindCandidates: the tasks out_of_memory() weighed, just before the
+	// begin record of the decision they led to (same Seq).
+	KindCandidates = RecordKind(oomtraceRecordKindRECORD_CANDIDATES)
+	// KindNoKill: an out_of_memory() call that chose nobody.
+	KindNoKill = RecordKind(oomtraceRecordKindRECORD_NO_KILL)
 )
 
 // Record is one ring buffer record, decoded. The join turns records into Kills.
@@ -42,6 +47,9 @@ type Record struct {
 	// (meaningful where signal_generate is hooked).
 	MemcgKills uint32
 	Kills      uint32
+
+	// KindCandidates and KindNoKill only (Scope too).
+	Candidates Candidates
 }
 
 var pageSize = uint64(os.Getpagesize())
@@ -76,8 +84,21 @@ var unknownFlags = [...]struct {
 	{oomtraceTaskFlagsTASK_CGROUP_UNKNOWN, UnknownCgroup},
 }
 
+// kindOffset is where every record keeps its kind (after boot_ns and seq).
+const kindOffset = 16
+
 // DecodeRecord decodes a raw ring buffer sample with the bpf2go-generated layout.
 func DecodeRecord(raw []byte) (Record, error) {
+	if len(raw) < kindOffset+4 {
+		return Record{}, fmt.Errorf("decoding record: %d bytes, too short for a kind", len(raw))
+	}
+	switch kind := RecordKind(binary.NativeEndian.Uint32(raw[kindOffset:])); kind {
+	case KindKillBegin, KindMark, KindKillEnd, KindRekill:
+	case KindCandidates, KindNoKill:
+		return decodeCandidates(raw)
+	default:
+		return Record{}, fmt.Errorf("decoding record: unknown kind %d", kind)
+	}
 	var r oomtraceRecord
 	if len(raw) < recordSize {
 		return Record{}, fmt.Errorf("decoding record: %d bytes, want %d", len(raw), recordSize)
@@ -86,32 +107,7 @@ func DecodeRecord(raw []byte) (Record, error) {
 		return Record{}, fmt.Errorf("decoding record: %w", err)
 	}
 	kind := RecordKind(r.Kind)
-	if kind < KindKillBegin || kind > KindRekill {
-		return Record{}, fmt.Errorf("decoding record: unknown kind %d", r.Kind)
-	}
-	t := r.Task
-	flag := func(f oomtraceTaskFlags) bool { return t.Flags&uint32(f) != 0 }
-	pages := Pages{
-		Anon:     t.AnonPages,
-		File:     t.FilePages,
-		Shmem:    t.ShmemPages,
-		Swap:     t.SwapPages,
-		PgTables: t.PgtablesBytes / pageSize,
-	}
-	if flag(oomtraceTaskFlagsTASK_PAGES_KB) {
-		// The classic tracepoint's record: kB, shifted down as the kernel
-		// shifted pages up (exact).
-		kbPerPage := pageSize / 1024
-		pages.Anon /= kbPerPage
-		pages.File /= kbPerPage
-		pages.Shmem /= kbPerPage
-	}
-	var unknown Unknown
-	for _, u := range unknownFlags {
-		if flag(u.flag) {
-			unknown |= u.value
-		}
-	}
+	task, flag := decodeTask(r.Task)
 	rec := Record{
 		Kind:   kind,
 		BootNs: r.BootNs,
@@ -121,18 +117,7 @@ func DecodeRecord(raw []byte) (Record, error) {
 			Tid:  r.TriggerTid,
 			Comm: EscapeComm(r.TriggerComm[:]),
 		},
-		Task: Task{
-			Process:     Process{Pid: t.Pid, Tid: t.Tid, Comm: EscapeComm(t.Comm[:])},
-			UID:         t.Uid,
-			OOMScoreAdj: t.OomScoreAdj,
-			StartTime:   t.StartTime,
-			Pages:       pages,
-			CgroupID:    t.MemcgId,
-			DflCgroupID: t.DflCgroupId,
-			Partial:     flag(oomtraceTaskFlagsTASK_PARTIAL),
-			OOMOrigin:   flag(oomtraceTaskFlagsTASK_OOM_ORIGIN),
-			Unknown:     unknown,
-		},
+		Task:      task,
 		Exiting:   flag(oomtraceTaskFlagsTASK_EXITING),
 		Sigkilled: flag(oomtraceTaskFlagsTASK_OOM_SIGKILLED),
 		Rekilled:  flag(oomtraceTaskFlagsTASK_REKILLED),
@@ -158,4 +143,104 @@ func DecodeRecord(raw []byte) (Record, error) {
 		}
 	}
 	return rec, nil
+}
+
+// The candidates record's size without its candidates, and each one's: the
+// BPF side sends only the candidates it kept.
+var (
+	candidatesHeaderSize = int(unsafe.Offsetof(oomtraceCandidatesRecord{}.C))
+	candidateSize        = binary.Size(oomtraceCandidate{})
+)
+
+// decodeCandidatesRaw fills r from a candidates sample, which holds only
+// the candidates sent (the rest of r stays zero), as decodeRaw does.
+func decodeCandidatesRaw(raw []byte, r *oomtraceCandidatesRecord) error {
+	size := int(unsafe.Sizeof(*r))
+	if len(raw) > size {
+		raw = raw[:size]
+	}
+	if unsafe.Sizeof(*r) == uintptr(binary.Size(r)) {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(r)), size), raw)
+		return nil
+	}
+	full := make([]byte, binary.Size(r))
+	copy(full, raw)
+	_, err := binary.Decode(full, binary.NativeEndian, r)
+	return err
+}
+
+// decodeCandidates decodes a KindCandidates or KindNoKill record.
+func decodeCandidates(raw []byte) (Record, error) {
+	var r oomtraceCandidatesRecord
+	if len(raw) < candidatesHeaderSize {
+		return Record{}, fmt.Errorf("decoding candidates: %d bytes, want at least %d", len(raw), candidatesHeaderSize)
+	}
+	// The fixed part, then as many candidates as were sent (the sample is
+	// padded to 8 bytes, so its length only bounds their number).
+	if err := decodeCandidatesRaw(raw, &r); err != nil {
+		return Record{}, fmt.Errorf("decoding candidates: %w", err)
+	}
+	n := int(r.N)
+	if n > len(r.C) || candidatesHeaderSize+n*candidateSize > len(raw) {
+		return Record{}, fmt.Errorf("decoding candidates: %d candidates in %d bytes", n, len(raw))
+	}
+	rec := Record{
+		Kind:    RecordKind(r.Kind),
+		BootNs:  r.BootNs,
+		Seq:     r.Seq,
+		Trigger: Process{Pid: r.TriggerPid, Tid: r.TriggerTid, Comm: EscapeComm(r.TriggerComm[:])},
+		Scope: Scope{
+			Constraint: Constraint(r.Constraint),
+			TotalPages: r.Totalpages,
+			MemcgID:    r.OomMemcgId,
+			GFPMask:    r.GfpMask,
+			Order:      r.Order,
+		},
+		Candidates: Candidates{Scored: int(r.Scored), Unkillable: int(r.Unkillable), List: make([]Candidate, 0, n)},
+	}
+	for _, c := range r.C[:n] {
+		task, _ := decodeTask(c.Task)
+		rec.Candidates.List = append(rec.Candidates.List, Candidate{Task: task, Score: c.Points, Scanned: c.Scanned})
+	}
+	rec.Candidates.rank()
+	return rec, nil
+}
+
+// decodeTask turns the BPF side's task_info into a Task, and returns a test
+// of its other flags.
+func decodeTask(t oomtraceTaskInfo) (Task, func(oomtraceTaskFlags) bool) {
+	flag := func(f oomtraceTaskFlags) bool { return t.Flags&uint32(f) != 0 }
+	pages := Pages{
+		Anon:     t.AnonPages,
+		File:     t.FilePages,
+		Shmem:    t.ShmemPages,
+		Swap:     t.SwapPages,
+		PgTables: t.PgtablesBytes / pageSize,
+	}
+	if flag(oomtraceTaskFlagsTASK_PAGES_KB) {
+		// The classic tracepoint's record: kB, shifted down as the kernel
+		// shifted pages up (exact).
+		kbPerPage := pageSize / 1024
+		pages.Anon /= kbPerPage
+		pages.File /= kbPerPage
+		pages.Shmem /= kbPerPage
+	}
+	var unknown Unknown
+	for _, u := range unknownFlags {
+		if flag(u.flag) {
+			unknown |= u.value
+		}
+	}
+	return Task{
+		Process:     Process{Pid: t.Pid, Tid: t.Tid, Comm: EscapeComm(t.Comm[:])},
+		UID:         t.Uid,
+		OOMScoreAdj: t.OomScoreAdj,
+		StartTime:   t.StartTime,
+		Pages:       pages,
+		CgroupID:    t.MemcgId,
+		DflCgroupID: t.DflCgroupId,
+		Partial:     flag(oomtraceTaskFlagsTASK_PARTIAL),
+		OOMOrigin:   flag(oomtraceTaskFlagsTASK_OOM_ORIGIN),
+		Unknown:     unknown,
+	}, flag
 }

@@ -2,6 +2,9 @@ package tracer
 
 import (
 	"encoding/binary"
+	"math"
+	"reflect"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -81,7 +84,7 @@ func TestDecodeRecord(t *testing.T) {
 		Scope:       Scope{Constraint: ConstraintMemcg, TotalPages: 16384, MemcgID: 4242, GFPMask: 0xcc0},
 		ScopeFrom:   ScopeFromHook,
 	}
-	if rec != want {
+	if !reflect.DeepEqual(rec, want) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", rec, want)
 	}
 	if rec.Task.Pages.RSS() != 16626 {
@@ -202,5 +205,54 @@ func TestDecodeRawMatchesEncodingBinary(t *testing.T) {
 	}
 	if copied != decoded {
 		t.Fatalf("copy %+v\nbinary %+v", copied, decoded)
+	}
+}
+
+// The BPF side sends a candidates record cut after its last candidate kept
+// (the ring pads it to 8 bytes): the decoder reads that many and no more,
+// and ranks them as the kernel does.
+func TestDecodeCandidates(t *testing.T) {
+	var raw oomtraceCandidatesRecord
+	raw.BootNs, raw.Seq, raw.Kind = 5, 9, uint32(oomtraceRecordKindRECORD_CANDIDATES)
+	raw.Scored, raw.Unkillable, raw.N = 7, 1, 4
+	raw.Totalpages, raw.OomMemcgId, raw.Constraint = 16384, 42, 3
+	copy(raw.TriggerComm[:], "hog")
+	for i, c := range []struct {
+		pid     uint32
+		points  int64
+		scanned uint32
+	}{{100, 500, 1}, {101, 900, 2}, {102, math.MinInt64, 3}, {103, 500, 6}} {
+		raw.C[i] = oomtraceCandidate{Points: c.points, Scanned: c.scanned}
+		raw.C[i].Task.Pid, raw.C[i].Task.Tid = c.pid, c.pid
+		raw.C[i].Task.AnonPages = uint64(c.pid)
+	}
+	buf, err := binary.Append(nil, binary.NativeEndian, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := candidatesHeaderSize + 4*candidateSize
+	rec, err := DecodeRecord(buf[:sent])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Kind != KindCandidates || rec.Seq != 9 || rec.Trigger.Comm != "hog" || rec.Scope.MemcgID != 42 {
+		t.Errorf("header: %+v", rec)
+	}
+	if c := rec.Candidates; c.Scored != 7 || c.Unkillable != 1 || len(c.List) != 4 {
+		t.Fatalf("candidates: %+v", c)
+	}
+	var pids []uint32
+	for _, c := range rec.Candidates.List {
+		pids = append(pids, c.Pid)
+		if c.Pages.Anon != uint64(c.Pid) {
+			t.Errorf("pid %d: anon %d", c.Pid, c.Pages.Anon)
+		}
+	}
+	// 900 first; of the two 500s the later scanned (103); unkillable last.
+	if want := []uint32{101, 103, 100, 102}; !slices.Equal(pids, want) {
+		t.Errorf("ranked %v, want %v", pids, want)
+	}
+	if _, err := DecodeRecord(buf[:sent-1]); err == nil {
+		t.Error("a record cut inside its last candidate decoded")
 	}
 }

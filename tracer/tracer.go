@@ -24,7 +24,18 @@ type Config struct {
 	// RingBufferSize in bytes (a power of two, at least the page size);
 	// 0 keeps the object's 256 KiB, about a thousand records.
 	RingBufferSize uint32
+	// Candidates is how many of the tasks the kernel weighed each decision
+	// keeps (at most MaxCandidates); 0 keeps DefaultCandidates,
+	// CandidatesOff leaves out_of_memory() and oom_badness() unhooked.
+	Candidates int
 }
+
+// The candidate list's bounds: the BPF side keeps at most MaxCandidates.
+const (
+	DefaultCandidates = 10
+	MaxCandidates     = len(oomtraceCandidatesRecord{}.C)
+	CandidatesOff     = -1
+)
 
 // Tracer is a loaded and attached oomtrace program.
 type Tracer struct {
@@ -63,6 +74,18 @@ func Open(cfg Config) (*Tracer, error) {
 			return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least %d", n, os.Getpagesize())
 		}
 		spec.Maps["events"].MaxEntries = n
+	}
+	keep := cfg.Candidates
+	switch {
+	case keep == 0:
+		keep = DefaultCandidates
+	case keep > MaxCandidates:
+		return nil, fmt.Errorf("candidates %d: at most %d", keep, MaxCandidates)
+	case keep < 0:
+		keep = 0
+	}
+	if err := spec.Variables["candidates_max"].Set(uint32(keep)); err != nil {
+		return nil, fmt.Errorf("setting candidates_max: %w", err)
 	}
 	// Every map of the object, created once and shared by all the programs
 	// (a map left out would be a private copy per program, seen by no other).
@@ -118,6 +141,9 @@ func (t *Tracer) attach(cfg Config) error {
 	if err := t.att.attachKill(cfg.KillHook); err != nil {
 		return err
 	}
+	if k := t.att.hooks.Kill; k != "" && cfg.Candidates >= 0 {
+		t.att.attachCandidates(k)
+	}
 	if err := t.att.attachMark(cfg.MarkHook); err != nil {
 		// oom_kill_process() alone still sees every decision, but a forced
 		// mark hook must attach or fail.
@@ -127,6 +153,10 @@ func (t *Tracer) attach(cfg Config) error {
 	}
 	return nil
 }
+
+// OnNoKill passes each out_of_memory() call that chose nobody to f, on
+// the goroutine running Run. Set it before Run.
+func (t *Tracer) OnNoKill(f func(NoKill)) { t.joiner.OnNoKill = f }
 
 // Hooks says what is attached and what was refused.
 func (t *Tracer) Hooks() Hooks { return t.att.hooks }

@@ -24,6 +24,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 		killHook string
 		markHook string
 		version  bool
+		cands    int
 	)
 	fs := flag.NewFlagSet("oomtrace", flag.ContinueOnError)
 	fs.StringVar(&cfg.Format, "format", "json", "output format: json (one object per line) or console (for people)")
@@ -41,6 +42,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 		return err
 	})
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
+	fs.IntVar(&cands, "candidates", tracer.DefaultCandidates, fmt.Sprintf("list this many of the tasks each OOM decision weighed, the victim first (at most %d); 0 lists none and leaves out_of_memory() and oom_badness() unhooked", tracer.MaxCandidates))
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
 	fs.BoolVar(&version, "version", false, "print the version, the Go and cilium/ebpf versions and the BPF object's hash, and exit")
@@ -64,6 +66,13 @@ func parseFlags(args []string) (daemon.Config, error) {
 	}
 	if cfg.Docker != "auto" && cfg.Docker != "on" && cfg.Docker != "off" {
 		return cfg, fmt.Errorf("--docker %q: want auto, on or off", cfg.Docker)
+	}
+	if cands < 0 || cands > tracer.MaxCandidates {
+		return cfg, fmt.Errorf("--candidates %d: want 0..%d", cands, tracer.MaxCandidates)
+	}
+	cfg.Tracer.Candidates = cands
+	if cands == 0 {
+		cfg.Tracer.Candidates = tracer.CandidatesOff
 	}
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {

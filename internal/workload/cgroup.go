@@ -125,6 +125,17 @@ func (c *Cgroup) OOMKills() (uint64, error) {
 	return readKeyed(c.file(c.Files.Events), "oom_kill")
 }
 
+// OOMs is memory.events oom: the times this cgroup (or a descendant) ran
+// into its limit and the kernel went for the OOM killer, kill or not. ok is
+// false on cgroup v1, which has no such count.
+func (c *Cgroup) OOMs() (n uint64, ok bool, err error) {
+	if !c.V2 {
+		return 0, false, nil
+	}
+	n, err = readKeyed(c.file(c.Files.Events), "oom")
+	return n, err == nil, err
+}
+
 // Pids lists the processes in the cgroup.
 func (c *Cgroup) Pids() ([]int, error) {
 	data, err := os.ReadFile(c.ProcsFile())

@@ -56,8 +56,13 @@ func noKillEvent(l noKillLine, r enrich.NoKillResult) event.NoKill {
 			Order:      event.Ptr(s.Order),
 		},
 		Candidates:           candidateEvents(r.Candidates),
-		CandidatesTotal:      l.Candidates.Scored,
-		CandidatesUnkillable: l.Candidates.Unkillable,
+		CandidatesTotal:      r.Total,
+		CandidatesUnkillable: r.Unkillable,
+		CandidatesSource:     event.OptStr(r.Source),
+		EnrichErrors:         map[string]string{},
+	}
+	if r.Error != nil {
+		ev.EnrichErrors["candidates"] = r.Error.Error()
 	}
 	if r.MemcgPath != "" {
 		ev.OOM.Memcg.Source = event.Ptr("kernel")

@@ -27,6 +27,7 @@ func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr
 			MarkVictim:       orNone(h.Mark),
 			MarkVictimLayout: orNone(string(h.MarkLayout)),
 			SignalGenerate:   orNone(h.Signal),
+			Candidates:       orNone(h.Candidates),
 		},
 		Refused:     map[string]string{},
 		Docker:      dockerOn,

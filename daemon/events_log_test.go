@@ -51,7 +51,7 @@ func sampleKill(hooked bool) tracer.Kill {
 // sampleResult is a full enrichment: a Docker container in a kubepods path.
 func sampleResult() enrich.Result {
 	limit, usage := int64(64<<20), int64(60<<20)
-	score := int64(333)
+	score, margin := int64(333), int64(7000)
 	pages := uint64(16384)
 	return enrich.Result{
 		VictimPath: "/kubepods/burstable/pod0d3b4e2a-1111-2222-3333-444455556666/" + strings.Repeat("ab", 32),
@@ -71,7 +71,12 @@ func sampleResult() enrich.Result {
 		TotalPagesExpected: &pages,
 		Node:               &node.Context{MemTotalBytes: 1 << 30},
 		GFPFlags:           []string{"GFP_HIGHUSER_MOVABLE", "__GFP_COMP"},
-		Errors:             map[string]string{},
+		Candidates: &enrich.Candidates{Source: enrich.CandidatesKernel, Total: 3, Unkillable: 1, Margin: &margin,
+			List: []enrich.Candidate{
+				{Pid: 20, Tid: 21, Comm: "victim", Score: 8207, ModelScore: 8207, Victim: true, Pages: tracer.Pages{Anon: 8000, PgTables: 7}},
+				{Pid: 30, Tid: 30, Comm: "sidecar", Score: 1207, ModelScore: 1207, OOMScoreAdj: 100, Pages: tracer.Pages{Anon: 900}},
+			}},
+		Errors: map[string]string{},
 	}
 }
 
@@ -150,7 +155,7 @@ func TestKillEventHasEveryDocumentedField(t *testing.T) {
 		if _, ok := lookup(hooked, field); !ok {
 			t.Errorf("hooked event lacks documented field %s", field)
 		}
-		if strings.HasPrefix(field, "group[]") || strings.HasPrefix(field, "victim.cgroup.chain[]") ||
+		if strings.HasPrefix(field, "group[]") || strings.HasPrefix(field, "victim.cgroup.chain[]") || strings.HasPrefix(field, "candidates[]") ||
 			field == "node" || strings.HasPrefix(field, "node.") {
 			continue // empty, or on global OOMs only
 		}

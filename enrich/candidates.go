@@ -149,53 +149,62 @@ func fromTask(t tracer.Task, score int64, totalPages uint64, victim bool) Candid
 // modelCandidates reads the scope's processes from /proc now, the victim
 // left out (its counters are being freed) and put first from the kill's.
 func (e *Enricher) modelCandidates(k tracer.Kill, totalPages uint64, scopePath, reason string) (*Candidates, error) {
+	// The model's score of the victim too, from its counters at the kill,
+	// so the list is one model's ranking (a kernel score found on the
+	// stack was read at the mark, when the counters had moved).
+	c := &Candidates{Source: CandidatesModel, ModelReason: reason, Total: 1,
+		List: []Candidate{fromTask(k.Victim, ModelScore(k.Victim, totalPages), totalPages, true)}}
+	others, err := e.weigh(scopePath, totalPages, k.Victim.Pid)
+	if err != nil {
+		return nil, err
+	}
+	c.Total += len(others)
+	for _, o := range others {
+		if o.Unkillable() {
+			c.Unkillable++
+		}
+	}
+	c.List = append(c.List, others[:min(len(others), e.keep-1)]...)
+	c.margin()
+	return c, nil
+}
+
+// weigh is the model's ranking of the processes of the cgroup at path and
+// below, as /proc has them now, without the process except (0: none).
+func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candidate, error) {
 	if e.hierarchy == nil {
 		return nil, fmt.Errorf("no memory cgroups to read the OOM's processes from")
 	}
 	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot}
-	procs, err := src.Processes(scopePath)
+	procs, err := src.Processes(path)
 	if err != nil {
 		return nil, err
 	}
-	vs := ModelScore(k.Victim, totalPages)
-	if k.KernelScore != nil {
-		vs = *k.KernelScore
-	}
-	c := &Candidates{Source: CandidatesModel, ModelReason: reason, Total: 1,
-		List: []Candidate{fromTask(k.Victim, vs, totalPages, true)}}
 	type read struct {
 		Candidate
 		at int // place in the walk, for the ranking below
 	}
 	others := make([]read, 0, len(procs))
 	for i, p := range procs {
-		if uint32(p.Pid) == k.Victim.Pid {
+		if uint32(p.Pid) == except {
 			continue
 		}
 		t := tracer.Task{
 			Process:     tracer.Process{Pid: uint32(p.Pid), Tid: uint32(p.Pid), Comm: tracer.EscapeComm([]byte(p.Comm))},
 			OOMScoreAdj: int32(p.OOMScoreAdj), Pages: p.Pages,
 		}
-		c.Total++
-		cand := fromTask(t, ModelScore(t, totalPages), totalPages, false)
-		if cand.Unkillable() {
-			c.Unkillable++
-		}
-		others = append(others, read{cand, i})
+		others = append(others, read{fromTask(t, ModelScore(t, totalPages), totalPages, false), i})
 	}
 	// As the kernel ranks: of equal scores the later scanned first (the
 	// walk's order stands in for the kernel's, see rank).
 	slices.SortFunc(others, func(a, b read) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.at, a.at))
 	})
-	for _, o := range others {
-		if len(c.List) >= e.keep {
-			break
-		}
-		c.List = append(c.List, o.Candidate)
+	out := make([]Candidate, len(others))
+	for i, o := range others {
+		out[i] = o.Candidate
 	}
-	c.margin()
-	return c, nil
+	return out, nil
 }
 
 func (c *Candidates) margin() {
@@ -209,9 +218,15 @@ func (c *Candidates) margin() {
 
 // NoKillResult is what enrichment adds to a decision that chose nobody.
 type NoKillResult struct {
-	MemcgPath  string   // the OOM memcg's path, "" for the machine or unresolved
-	GFPFlags   []string // nil when the kernel's names are unknown
+	MemcgPath string   // the OOM memcg's path, "" for the machine or unresolved
+	GFPFlags  []string // nil when the kernel's names are unknown
+	// Candidates are the kernel's, or where its oom_badness() calls went
+	// unseen (inlined) the model's over /proc (Source says which).
 	Candidates []Candidate
+	Source     string
+	// Total and Unkillable are the tasks weighed and the unkillable ones.
+	Total, Unkillable int
+	Error             error // why the model's list could not be read
 }
 
 // EnrichNoKill names n's memcg and gfp flags and scores its candidates
@@ -226,6 +241,30 @@ func (e *Enricher) EnrichNoKill(n tracer.NoKill) NoKillResult {
 			r.GFPFlags = []string{}
 		}
 	}
+	if e.keep <= 0 {
+		return r
+	}
+	r.Source = CandidatesKernel
+	if n.Candidates.Scored == 0 {
+		path := "/"
+		if n.Scope.MemcgID != 0 {
+			if path = r.MemcgPath; path == "" {
+				r.Error = fmt.Errorf("oom memcg id %d not found", n.Scope.MemcgID)
+				return r
+			}
+		}
+		r.Source = CandidatesModel
+		all, err := e.weigh(path, n.Scope.TotalPages, 0)
+		r.Error, r.Total = err, len(all)
+		for _, c := range all {
+			if c.Unkillable() {
+				r.Unkillable++
+			}
+		}
+		r.Candidates = all[:min(len(all), e.keep)]
+		return r
+	}
+	r.Total, r.Unkillable = n.Candidates.Scored, n.Candidates.Unkillable
 	for _, c := range n.Candidates.List {
 		if len(r.Candidates) >= e.keep {
 			break

@@ -29,6 +29,7 @@ type Hooks struct {
 	MarkVictim       string `json:"mark_victim"`
 	MarkVictimLayout string `json:"mark_victim_layout"`
 	SignalGenerate   string `json:"signal_generate"`
+	Candidates       string `json:"candidates"`
 }
 
 // MemoryCgroups is where the memory controller's hierarchy is.

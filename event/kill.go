@@ -65,8 +65,11 @@ type NoKill struct {
 	OOM        OOM         `json:"oom"`
 	Candidates []Candidate `json:"candidates"`
 	// CandidatesTotal and CandidatesUnkillable are of the latest decision.
-	CandidatesTotal      int `json:"candidates_total"`
-	CandidatesUnkillable int `json:"candidates_unkillable"`
+	CandidatesTotal      int     `json:"candidates_total"`
+	CandidatesUnkillable int     `json:"candidates_unkillable"`
+	CandidatesSource     *string `json:"candidates_source"`
+	// EnrichErrors names what could not be read (the model's candidates).
+	EnrichErrors map[string]string `json:"enrich_errors"`
 }
 
 func (NoKill) Name() string                            { return "oom_no_kill" }

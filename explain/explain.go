@@ -53,6 +53,9 @@ func (s Style) Sentence(k event.Kill) string {
 		fmt.Fprintf(&b, " (%d processes killed)", k.Kills)
 	}
 	fmt.Fprintf(&b, ", %s; %s; %s", where(k), s.limit(k), score(k.Score))
+	if r := runnerUp(k); r != "" {
+		b.WriteString("; " + r)
+	}
 	switch {
 	case k.Trigger.Pid == 0:
 		b.WriteString("; trigger unknown")
@@ -62,6 +65,39 @@ func (s Style) Sentence(k event.Kill) string {
 		fmt.Fprintf(&b, "; trigger %s", proc(k.Trigger.Comm, k.Trigger.Pid))
 	}
 	return b.String()
+}
+
+// runnerUp names the candidate that came second, and by how much it lost;
+// "" without candidates.
+func runnerUp(k event.Kill) string {
+	if len(k.Candidates) < 2 {
+		if k.CandidatesTotal != nil && *k.CandidatesTotal <= 1 && len(k.Candidates) == 1 {
+			return "no other candidate"
+		}
+		return ""
+	}
+	r := k.Candidates[1]
+	var sc string
+	switch {
+	case r.Unkillable:
+		sc = "unkillable"
+	case k.Score.Margin != nil:
+		sc = fmt.Sprintf("score %d, %d behind", *r.Score, *k.Score.Margin)
+	case r.Score != nil:
+		sc = fmt.Sprintf("score %d", *r.Score)
+	}
+	from := ""
+	if deref(k.CandidatesSource) == "model" {
+		from = ", by the model"
+	}
+	return fmt.Sprintf("runner-up %s %s (of %d%s)", proc(r.Comm, r.Pid), sc, derefInt(k.CandidatesTotal), from)
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func proc(comm string, pid uint32) string { return fmt.Sprintf("%s[%d]", comm, pid) }
@@ -152,10 +188,14 @@ func deref(p *string) string {
 
 // Why breaks the victim's score down as oom_badness() computes it: its
 // pages, the oom_score_adj share of the OOM's size, and the sum, against
-// the kernel's score. Empty when the kernel's scope is unknown.
+// the kernel's score, then the candidates it beat. Only the candidates
+// when the kernel's scope is unknown; empty without either.
 func (s Style) Why(k event.Kill) []string {
 	o, v := k.OOM, k.Victim
 	if o.TotalPages == nil || k.Score.Kernel == nil {
+		if c := s.candidates(k); c != nil {
+			return append([]string{fmt.Sprintf("why %s:", proc(v.Comm, v.Pid))}, c...)
+		}
 		return nil
 	}
 	rss := v.Pages.Anon + v.Pages.File + v.Pages.Shmem
@@ -175,6 +215,39 @@ func (s Style) Why(k event.Kill) []string {
 	}
 	if k.Score.OOMScore != nil {
 		lines = append(lines, fmt.Sprintf("  /proc oom_score (against the whole machine): %d", *k.Score.OOMScore))
+	}
+	return append(lines, s.candidates(k)...)
+}
+
+// candidates is the "why this victim" table: each task weighed, its
+// pages, its adj's share and its score, the victim first.
+func (s Style) candidates(k event.Kill) []string {
+	if len(k.Candidates) == 0 {
+		return nil
+	}
+	src := deref(k.CandidatesSource)
+	head := fmt.Sprintf("  candidates (%d weighed, %d unkillable; scores from the %s", derefInt(k.CandidatesTotal), derefInt(k.CandidatesUnkillable), src)
+	if r := deref(k.CandidatesModelReason); r != "" {
+		head += ": " + r
+	}
+	lines := []string{head + "):"}
+	for _, c := range k.Candidates {
+		mark := " "
+		if c.Victim {
+			mark = "*"
+		}
+		sc := "unkillable"
+		if c.Score != nil {
+			sc = fmt.Sprintf("%d", *c.Score)
+			if c.ModelScore != nil && *c.ModelScore != *c.Score {
+				sc += fmt.Sprintf(" (model %d)", *c.ModelScore)
+			}
+		}
+		pages := c.Pages.RSS + c.Pages.Swap + c.Pages.PgTables
+		lines = append(lines, fmt.Sprintf("   %s %-22s pages %8d  adj %5d  score %s", mark, proc(c.Comm, c.Pid), pages, c.OOMScoreAdj, sc))
+	}
+	if k.Score.Margin != nil {
+		lines = append(lines, fmt.Sprintf("  the victim beat the runner-up by %d points (%s)", *k.Score.Margin, s.bytes(uint64(max(*k.Score.Margin, 0)))))
 	}
 	return lines
 }

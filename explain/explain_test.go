@@ -52,6 +52,18 @@ func TestSentenceVariants(t *testing.T) {
 		{"group and swap", func(k *event.Kill) { k.Kills, k.Victim.Pages.Swap = 3, 512 }, "rss 1.0 MiB + swap 2.0 MiB (3 processes killed)"},
 		{"victim is the trigger", func(k *event.Kill) { k.Trigger = event.Process{Pid: 42, Comm: "web"} }, "trigger web[42] (itself)"},
 		{"unknown everything", func(k *event.Kill) { k.Trigger = event.Process{} }, "cgroup unknown; scope unknown; score unknown; trigger unknown"},
+		{"runner-up by the kernel", func(k *event.Kill) {
+			k.Candidates = []event.Candidate{{Pid: 42, Comm: "web", Victim: true, Score: event.Ptr(int64(900))}, {Pid: 43, Comm: "db", Score: event.Ptr(int64(700))}}
+			k.CandidatesTotal, k.CandidatesSource, k.Score.Margin = event.Ptr(5), event.Ptr("kernel"), event.Ptr(int64(200))
+		}, "runner-up db[43] score 700, 200 behind (of 5); trigger"},
+		{"runner-up unkillable", func(k *event.Kill) {
+			k.Candidates = []event.Candidate{{Pid: 42, Comm: "web", Victim: true, Score: event.Ptr(int64(900))}, {Pid: 44, Comm: "init", Unkillable: true}}
+			k.CandidatesTotal, k.CandidatesSource = event.Ptr(2), event.Ptr("model")
+		}, "runner-up init[44] unkillable (of 2, by the model)"},
+		{"alone", func(k *event.Kill) {
+			k.Candidates = []event.Candidate{{Pid: 42, Comm: "web", Victim: true, Score: event.Ptr(int64(900))}}
+			k.CandidatesTotal = event.Ptr(1)
+		}, "; no other candidate; trigger"},
 	} {
 		k := kill()
 		tc.edit(&k)
@@ -81,6 +93,33 @@ func TestWhy(t *testing.T) {
 	for _, want := range []string{"rss 256 (anon 256 + file 0 + shmem 0) + swap 0 + page tables 4 = 260", "oom_score_adj -10 x totalpages 16384 / 1000 = -160", "badness 260 + -160 = 100; the kernel scored 100"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("why lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// The candidates' table: the victim starred, a kernel score the model
+// disagrees with shown beside it, unkillable tasks named so; shown even
+// where the victim's own breakdown cannot be (no scope).
+func TestWhyCandidates(t *testing.T) {
+	k := kill()
+	k.Candidates = []event.Candidate{
+		{Pid: 42, Comm: "web", Victim: true, Score: event.Ptr(int64(900)), ModelScore: event.Ptr(int64(900)), Pages: event.CandidatePages{RSS: 890, PgTables: 10}},
+		{Pid: 43, Comm: "db", Score: event.Ptr(int64(700)), ModelScore: event.Ptr(int64(650)), OOMScoreAdj: 50, Pages: event.CandidatePages{RSS: 640, Swap: 5, PgTables: 5}},
+		{Pid: 44, Comm: "agent", Unkillable: true, OOMScoreAdj: -1000, Pages: event.CandidatePages{RSS: 10}},
+	}
+	k.CandidatesTotal, k.CandidatesUnkillable, k.CandidatesSource = event.Ptr(3), event.Ptr(1), event.Ptr("kernel")
+	k.Score.Margin = event.Ptr(int64(200))
+	got := strings.Join(style.Why(k), "\n")
+	for _, want := range []string{
+		"why web[42]:",
+		"candidates (3 weighed, 1 unkillable; scores from the kernel):",
+		"* web[42]                pages      900  adj     0  score 900",
+		"  db[43]                 pages      650  adj    50  score 700 (model 650)",
+		"agent[44]              pages       10  adj -1000  score unkillable",
+		"the victim beat the runner-up by 200 points (800 KiB)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
 		}
 	}
 }

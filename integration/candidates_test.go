@@ -7,10 +7,15 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/event"
+	"github.com/oomtrace/oomtrace/explain"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -68,19 +73,33 @@ func TestCandidates(t *testing.T) {
 
 func checkCandidates(t *testing.T, k tracer.Kill, c *enrich.Candidates, held map[uint32]oomtest.Hog, hooked bool) {
 	t.Helper()
-	wantSource, wantReason := enrich.CandidatesKernel, ""
-	if !hooked {
-		wantSource, wantReason = enrich.CandidatesModel, enrich.ModelNotHooked
-	}
-	if c.Source != wantSource || c.ModelReason != wantReason {
-		t.Errorf("source %q (%q), want %q (%q)", c.Source, c.ModelReason, wantSource, wantReason)
+	switch {
+	case !hooked:
+		if c.Source != enrich.CandidatesModel || c.ModelReason != enrich.ModelNotHooked {
+			t.Errorf("no candidate hooks, yet source %q (%q)", c.Source, c.ModelReason)
+		}
+	case c.Source == enrich.CandidatesModel && c.ModelReason == enrich.ModelScanUnseen:
+		// The hooks ran and saw no oom_badness() call of the OOM killer:
+		// this kernel's compiler inlined it (Debian's 5.10). Said so,
+		// and the model stands in.
+		t.Logf("this kernel inlines oom_badness() into the OOM killer: the model's list")
+	case c.Source != enrich.CandidatesKernel || c.ModelReason != "":
+		t.Errorf("candidate hooks attached, yet source %q (%q)", c.Source, c.ModelReason)
 	}
 	v := c.List[0]
 	if !v.Victim || v.Pid != k.Victim.Pid {
 		t.Errorf("first candidate %+v, want the victim %d", v, k.Victim.Pid)
 	}
-	if k.KernelScore != nil && v.Score != *k.KernelScore {
+	switch {
+	case k.KernelScore == nil:
+	case c.Source == enrich.CandidatesKernel && v.Score != *k.KernelScore:
 		t.Errorf("victim's candidate score %d, score.kernel %d", v.Score, *k.KernelScore)
+	case c.Source == enrich.CandidatesModel:
+		// The model's, from the counters at the kill; a kernel score read
+		// from the stack at the mark is within the drift of those.
+		if d := v.Score - *k.KernelScore; d < -badness.DriftTolerance(*k.KernelScore) || d > badness.DriftTolerance(*k.KernelScore) {
+			t.Errorf("victim's model score %d, score.kernel %d (from %s)", v.Score, *k.KernelScore, k.ScopeFrom)
+		}
 	}
 	// Every holder was weighed (the trigger too): 1 + 4 at least.
 	if c.Total < 1+len(held) || c.Unkillable < 1 {
@@ -124,6 +143,77 @@ func checkCandidates(t *testing.T, k tracer.Kill, c *enrich.Candidates, held map
 	if len(c.List) > 1 && !c.List[1].Unkillable() {
 		if c.Margin == nil || *c.Margin != v.Score-c.List[1].Score {
 			t.Errorf("margin %v, want %d", fmtPtr(c.Margin), v.Score-c.List[1].Score)
+		}
+	}
+}
+
+// The daemon's oom_kill line for a cgroup with a holder: its candidate
+// fields as docs/events.md describes them, logged with the console
+// sentence and explain's breakdown (what the closing notes quote).
+func TestDaemonCandidateFields(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	cg := oomtest.NewCgroup(t, h, nil, "candline", 96*mib)
+	out, started, stop := startDaemon(t)
+	holder, err := oomtest.Hog{Cgroup: cg, MB: 16, Comm: "cand-cache", Adj: 200, Hold: true}.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(holder.Stop)
+	c := snapshot(t, cg)
+	runHogs(t, oomtest.Hog{Cgroup: cg, MB: 512, Comm: "cand-web"})
+	want := c.delta(t, 0)
+	var kills []event.Kill
+	var raw [][]byte
+	collect := func() int {
+		kills, raw = nil, nil
+		n := 0
+		out.lines(t, "oom_kill", func(b []byte) {
+			var k event.Kill
+			if err := json.Unmarshal(b, &k); err != nil {
+				t.Fatal(err)
+			}
+			if k.Victim.Cgroup.ID == cg.ID {
+				kills, raw = append(kills, k), append(raw, b)
+				n += k.Kills
+			}
+		})
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); uint64(collect()) < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	stop()
+	if n := collect(); uint64(n) != want {
+		t.Fatalf("the daemon wrote %d kills for the cgroup, the kernel counted %d", n, want)
+	}
+	for i, k := range kills {
+		t.Logf("line: %s", raw[i])
+		t.Logf("console: %s", explain.Style{}.Sentence(k))
+		for _, l := range (explain.Style{}).Why(k) {
+			t.Logf("explain: %s", l)
+		}
+		src := fmtPtr64(k.CandidatesSource)
+		switch {
+		case started.Hooks.Candidates == "none" && src != "model":
+			t.Errorf("candidate hooks none, candidates_source %v", src)
+		case started.Hooks.Candidates != "none" && src != "kernel" && fmtPtr64(k.CandidatesModelReason) != enrich.ModelScanUnseen:
+			t.Errorf("candidate hooks %s, candidates_source %v (%v)", started.Hooks.Candidates, src, fmtPtr64(k.CandidatesModelReason))
+		}
+		if len(k.Candidates) < 2 || !k.Candidates[0].Victim || k.Candidates[0].Pid != k.Victim.Pid {
+			t.Fatalf("candidates %+v: want the victim first and the holder", k.Candidates)
+		}
+		if k.CandidatesTotal == nil || *k.CandidatesTotal < 2 {
+			t.Errorf("candidates_total %v", fmtPtr64(k.CandidatesTotal))
+		}
+		r := k.Candidates[1]
+		if r.Pid != uint32(holder.Pid()) || r.Comm != "cand-cache" || r.OOMScoreAdj != 200 || r.Score == nil || r.ModelScore == nil || *r.Score != *r.ModelScore {
+			t.Errorf("runner-up %+v, want the holder scored as the model scores it", r)
+		}
+		if k.Score.Margin == nil || k.Candidates[0].Score == nil || *k.Score.Margin != *k.Candidates[0].Score-*r.Score {
+			t.Errorf("score.margin %v, candidates %v and %v", fmtPtr64(k.Score.Margin), fmtPtr64(k.Candidates[0].Score), fmtPtr64(r.Score))
+		}
+		if s := (explain.Style{}).Sentence(k); !strings.Contains(s, "runner-up cand-cache[") {
+			t.Errorf("console line without the runner-up: %s", s)
 		}
 	}
 }

@@ -99,6 +99,7 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 		return results, fmt.Errorf("interrupted: %w", err)
 	}
 	report(s.scoreCheck())
+	report(s.candidateCheck())
 	vmAfter, err := workload.VMStatOOMKills()
 	if err != nil {
 		return results, err
@@ -132,6 +133,25 @@ func (s *session) scoreCheck() Result {
 	r.Verdict = Pass
 	if s.scoreSeen == 0 || len(s.scoreBad) > 0 {
 		r.Verdict, r.Reason = Fail, "a kernel score differs from the model, or no kill was scored"
+	}
+	return r
+}
+
+func (s *session) candidateCheck() Result {
+	r := Result{Scenario: "candidate_scores_equal_model", Expected: "every task the kernel scored in a decision (oom_badness() hooked) scores as the model says for its counters"}
+	switch {
+	case s.hooks.Candidates == "":
+		r.Verdict, r.Reason = NotApplicable, "out_of_memory() and oom_badness() are not hooked on this kernel (mark_victim mode, or refused)"
+		return r
+	case s.candKills == 0:
+		r.Verdict, r.Reason = NotApplicable, "the hooks saw no oom_badness() call of the OOM killer: this kernel inlines it"
+		return r
+	}
+	r.Observed = fmt.Sprintf("%d of %d candidates in %d decisions match", s.candChecked-len(s.candBad), s.candChecked, s.candKills)
+	r.Numbers = map[string]any{"decisions": s.candKills, "candidates": s.candChecked, "mismatches": s.candBad}
+	r.Verdict = Pass
+	if s.candChecked == 0 || len(s.candBad) > 0 {
+		r.Verdict, r.Reason = Fail, "a candidate's kernel score differs from the model, or none was checked"
 	}
 	return r
 }

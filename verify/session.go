@@ -37,6 +37,10 @@ type session struct {
 	// excused are kernel-counted re-kills mark_victim cannot see (group
 	// kills in mark_victim mode); the count check names them.
 	excused uint64
+	// The candidate check's tallies: kills whose candidates the kernel
+	// scored (oom_badness() hooked), candidates checked, and mismatches.
+	candKills, candChecked int
+	candBad                []string
 }
 
 func (s *session) record(k tracer.Kill) {
@@ -148,8 +152,32 @@ func (s *session) killsIn(before map[*workload.Cgroup]uint64) ([]tracer.Kill, ui
 	return got, n, want, nil
 }
 
+// checkCandidates tallies the candidate check: each task the kernel
+// scored in the decision, against the model for its counters.
+func (s *session) checkCandidates(k tracer.Kill) {
+	c := k.Candidates
+	if c == nil || c.Scored == 0 || k.Scope == nil {
+		return // not hooked, or this kernel inlines oom_badness()
+	}
+	s.candKills++
+	for _, t := range c.List {
+		p := t.Pages
+		if t.Score == badness.Unkillable && p.RSS()+p.Swap+p.PgTables == 0 {
+			continue // no mm left (exiting): the kernel skips it, the model cannot know
+		}
+		want := s.model(badness.Inputs{RSS: p.RSS(), Swap: p.Swap, PgTables: p.PgTables,
+			OOMScoreAdj: int(t.OOMScoreAdj), TotalPages: k.Scope.TotalPages, OOMOrigin: t.OOMOrigin})
+		s.candChecked++
+		if t.Score != want {
+			s.candBad = append(s.candBad, fmt.Sprintf("pid %d (%s) in the decision that killed %d: kernel %d, model %d",
+				t.Pid, t.Comm, k.Victim.Pid, t.Score, want))
+		}
+	}
+}
+
 // checkScore tallies the kernel-score check for the suite-wide scenario.
 func (s *session) checkScore(k tracer.Kill) {
+	s.checkCandidates(k)
 	if k.KernelScore == nil {
 		return
 	}

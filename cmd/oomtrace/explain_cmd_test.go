@@ -53,3 +53,25 @@ func TestExplainMissingFile(t *testing.T) {
 		t.Errorf("two files: exit %d, want 2", code)
 	}
 }
+
+// A kill recorded on the host with a second process in its cgroup: the
+// sentence names the runner-up, and the breakdown lists both candidates
+// (the model's, as mark_victim mode has it) and the margin.
+func TestExplainRecordedCandidates(t *testing.T) {
+	want, err := os.ReadFile("testdata/recorded-candidates.explain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	if code := explainMain([]string{"testdata/recorded-candidates.jsonl"}, nil, &out, &errs); code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errs.String())
+	}
+	if out.String() != string(want) {
+		t.Errorf("explain:\n%s\nwant:\n%s", out.String(), want)
+	}
+	for _, s := range []string{"runner-up cachefill[4056] score 7135, 6674 behind", "* webhog[4062]", "beat the runner-up by 6674 points"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("explain output lacks %q", s)
+		}
+	}
+}

@@ -126,6 +126,9 @@ func (h Hog) Start(ctx context.Context) (*Proc, error) {
 	return p, nil
 }
 
+// Done is closed once the hog has ended.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
 // Pid of the hog.
 func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
 

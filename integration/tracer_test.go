@@ -36,13 +36,14 @@ type running struct {
 // startTracer opens the tracer in the attach mode the environment forces
 // (OOMTRACE_TEST_KILL_HOOK, OOMTRACE_TEST_MARK_HOOK; vmtest sets them) and
 // fails the test if a forced mode did not attach.
-func startTracer(t *testing.T) *running {
+func startTracer(t *testing.T) *running { return startTracerWith(t, tracer.Config{}) }
+
+// startTracerWith is startTracer with cfg's other settings.
+func startTracerWith(t *testing.T, cfg tracer.Config) *running {
 	t.Helper()
 	oomtest.RequireRoot(t)
-	cfg := tracer.Config{
-		KillHook: tracer.KillHook(os.Getenv("OOMTRACE_TEST_KILL_HOOK")),
-		MarkHook: tracer.MarkHook(os.Getenv("OOMTRACE_TEST_MARK_HOOK")),
-	}
+	cfg.KillHook = tracer.KillHook(os.Getenv("OOMTRACE_TEST_KILL_HOOK"))
+	cfg.MarkHook = tracer.MarkHook(os.Getenv("OOMTRACE_TEST_MARK_HOOK"))
 	tr, err := tracer.Open(cfg)
 	if err != nil {
 		t.Fatalf("opening the tracer: %v", err)

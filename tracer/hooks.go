@@ -66,6 +66,7 @@ type attacher struct {
 	spec  *ebpf.CollectionSpec
 	maps  map[string]*ebpf.Map
 	progs []*ebpf.Program
+	names []string // progs' names in the object, for ProgramStats
 	links []link.Link
 	hooks Hooks
 	btf   *btf.Cache // shared by the loads; dropped once attached
@@ -101,6 +102,7 @@ func (a *attacher) loadProgram(name string) (*ebpf.Program, error) {
 	defer coll.Close()
 	prog := coll.DetachProgram(name)
 	a.progs = append(a.progs, prog)
+	a.names = append(a.names, name)
 	return prog, nil
 }
 
@@ -368,5 +370,5 @@ func (a *attacher) close() {
 	for _, p := range a.progs {
 		p.Close()
 	}
-	a.progs = nil
+	a.progs, a.names = nil, nil
 }

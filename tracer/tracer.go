@@ -158,6 +158,32 @@ func (t *Tracer) attach(cfg Config) error {
 // the goroutine running Run. Set it before Run.
 func (t *Tracer) OnNoKill(f func(NoKill)) { t.joiner.OnNoKill = f }
 
+// ProgramStat is what the kernel counted of one loaded BPF program: its
+// runs and their total time. Both stay 0 unless BPF statistics are on
+// (sysctl kernel.bpf_stats_enabled, or ebpf.EnableStats): they cost a
+// clock read per run, so kernels keep them off by default.
+type ProgramStat struct {
+	Name    string // the program's name in the object
+	Runs    uint64
+	Runtime time.Duration
+	// Missed counts the times the kernel skipped the program because
+	// another BPF program ran on the CPU (5.12+): each a record lost.
+	Missed uint64
+}
+
+// ProgramStats reads each loaded program's statistics, for benchmarks.
+func (t *Tracer) ProgramStats() ([]ProgramStat, error) {
+	stats := make([]ProgramStat, 0, len(t.att.progs))
+	for i, p := range t.att.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s's statistics: %w", t.att.names[i], err)
+		}
+		stats = append(stats, ProgramStat{Name: t.att.names[i], Runs: st.RunCount, Runtime: st.Runtime, Missed: st.RecursionMisses})
+	}
+	return stats, nil
+}
+
 // Hooks says what is attached and what was refused.
 func (t *Tracer) Hooks() Hooks { return t.att.hooks }
 

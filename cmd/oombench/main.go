@@ -94,6 +94,14 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 		return err
 	}
 	defer bt.stop()
+	// A third, without the candidate list, on the same storm: what the
+	// list costs per kill (here, in mark_victim mode, the model's /proc
+	// reads; where oom_badness() is hooked, its BPF programs too).
+	noCands, err := startTracer(bin, "--candidates", "0")
+	if err != nil {
+		return err
+	}
+	defer noCands.stop()
 	time.Sleep(time.Second)
 	rss, _ := memory(tr.pid())
 	brss, _ := memory(bt.pid())
@@ -128,7 +136,7 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	if err != nil {
 		return err
 	}
-	cpu0, bcpu0 := cpuTime(tr.pid()), cpuTime(bt.pid())
+	cpu0, bcpu0, ncpu0 := cpuTime(tr.pid()), cpuTime(bt.pid()), cpuTime(noCands.pid())
 	start := time.Now()
 	if err := storm(cg, kills, parallel); err != nil {
 		return err
@@ -140,7 +148,8 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	tr.waitKills(counted, 10*time.Second)
 	seen, lat := tr.seen()
 	bseen, blat := bt.seen()
-	cpu, bcpu := cpuTime(tr.pid())-cpu0, cpuTime(bt.pid())-bcpu0
+	cpu, bcpu, ncpu := cpuTime(tr.pid())-cpu0, cpuTime(bt.pid())-bcpu0, cpuTime(noCands.pid())-ncpu0
+	nseen, _ := noCands.seen()
 	verdict := func(n int) string {
 		switch {
 		case n == counted:
@@ -155,6 +164,10 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 			verdict(seen), verdict(bseen), vmAfter-vmBefore, kills, parallel, took.Seconds()))
 	add("CPU time during the storm", ms(cpu), ms(bcpu), fmt.Sprintf("per kill: oomtrace %.0f µs (with enrichment), bpftrace %.0f µs",
 		float64(cpu.Microseconds())/float64(max(seen, 1)), float64(bcpu.Microseconds())/float64(max(bseen, 1))))
+	perKill := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(max(n, 1)) }
+	add("CPU per kill, --candidates 0", fmt.Sprintf("%.0f µs", perKill(ncpu, nseen)), "",
+		fmt.Sprintf("a third tracer on the same storm, without the candidate list: the list costs %.0f µs per kill here (%s hooks, so the model's /proc reads of the OOM cgroup)",
+			perKill(cpu, seen)-perKill(ncpu, nseen), tr.attach()))
 	add("latency in the storm, p50", ms(percentile(lat, 50)), ms(percentile(blat, 50)), "kernel timestamp to the line read by this program; the hogs load both CPUs")
 	add("latency in the storm, p99", ms(percentile(lat, 99)), ms(percentile(blat, 99)), "no Docker here: no cache misses")
 	hist1, err := tr.latency("written")

@@ -25,6 +25,14 @@ type tracerProc struct {
 	startup     time.Duration
 	dir         string
 	metricsAddr string // from the startup line; under proc.mu
+	attachMode  string // from the startup line; under proc.mu
+}
+
+// attach is the startup line's attach mode.
+func (t *tracerProc) attach() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.attachMode
 }
 
 func startTracer(bin string, args ...string) (*tracerProc, error) {
@@ -46,7 +54,7 @@ func startTracer(bin string, args ...string) (*tracerProc, error) {
 			var ev event.Started
 			if json.Unmarshal(line, &ev) == nil {
 				t.mu.Lock()
-				t.metricsAddr = ev.MetricsAddr
+				t.metricsAddr, t.attachMode = ev.MetricsAddr, ev.Attach
 				t.mu.Unlock()
 			}
 		case (event.Kill{}).Name():

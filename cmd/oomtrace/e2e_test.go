@@ -310,7 +310,10 @@ func TestBinaryVerify(t *testing.T) {
 			t.Errorf("%s: %q", s, verdicts[s])
 		}
 	}
-	if doc.Failed || len(doc.Results) != 4 {
+	if v := verdicts["candidate_scores_equal_model"]; v == "" || v == "fail" {
+		t.Errorf("candidate_scores_equal_model: %q", v)
+	}
+	if doc.Failed || len(doc.Results) != 5 {
 		t.Errorf("failed=%v, %d results: %s", doc.Failed, len(doc.Results), out)
 	}
 	// Nothing left behind.

@@ -68,6 +68,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if h.Mark != "" {
 		m.Hook("mark_victim", h.Mark)
 	}
+	if h.Candidates != "" {
+		m.Hook("oom_badness", h.Candidates)
+	}
 
 	enricher, dockerCache := newEnricher(cfg, log)
 	logStartup(log, h, enricher, dockerCache != nil, serverAddr(server))

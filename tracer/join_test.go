@@ -332,3 +332,41 @@ func TestProcessSetBounded(t *testing.T) {
 		t.Error("an unknown start time must match any")
 	}
 }
+
+// A candidates record goes with the decision of its Seq that begins next;
+// a stale one (its decision's begin lost) goes with none.
+func TestJoinCandidates(t *testing.T) {
+	cands := func(seq uint64, pids ...uint32) Record {
+		r := Record{Kind: KindCandidates, Seq: seq, Candidates: Candidates{Scored: len(pids)}}
+		for _, p := range pids {
+			r.Candidates.List = append(r.Candidates.List, Candidate{Task: task(p, p, 1, "c"), Score: int64(p)})
+		}
+		return r
+	}
+	b := &seqBuilder{}
+	b.add(cands(1, 100, 200)).add(begin(1, trigger, hog, 9)).add(mark(1, trigger, hog)).add(end(1))
+	b.add(cands(2, 300)).add(begin(3, trigger, other, 9)).add(end(3))
+	kills, _ := run(AttachFentry, b.recs)
+	if len(kills) != 2 {
+		t.Fatalf("%d kills, want 2", len(kills))
+	}
+	if c := kills[0].Candidates; c == nil || c.Scored != 2 || len(c.List) != 2 || c.List[1].Pid != 200 {
+		t.Errorf("first decision's candidates: %+v", c)
+	}
+	if c := kills[1].Candidates; c != nil {
+		t.Errorf("a candidates record of decision 2 went with decision 3: %+v", c)
+	}
+}
+
+// A decision that chose nobody reaches OnNoKill, once, and counts.
+func TestJoinNoKill(t *testing.T) {
+	var got []NoKill
+	j := NewJoiner(AttachKprobe, func(Kill) { t.Error("a no-kill decision made a kill") })
+	j.wall = func(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
+	j.OnNoKill = func(n NoKill) { got = append(got, n) }
+	j.Feed(Record{Kind: KindNoKill, BootNs: 5, Trigger: trigger, Scope: Scope{MemcgID: 9, Constraint: ConstraintMemcg},
+		Candidates: Candidates{Scored: 1, Unkillable: 1}})
+	if len(got) != 1 || got[0].Scope.MemcgID != 9 || got[0].Candidates.Unkillable != 1 || got[0].Trigger != trigger || j.Stats.NoKills != 1 {
+		t.Errorf("no-kill: %+v, stats %+v", got, j.Stats)
+	}
+}

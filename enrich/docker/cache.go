@@ -73,7 +73,7 @@ func NewCache(opts Options) *Cache {
 
 // Stats reads the counters.
 func (c *Cache) Stats() Stats {
-	live, gone := c.store.counts()
+	live, gone := c.store.Counts()
 	return Stats{
 		Lookups: c.lookups.Load(), Hits: c.hits.Load(), Misses: c.misses.Load(),
 		Errors: c.errors.Load(), Reconnects: c.reconnects.Load(), Cached: live, Retained: gone,
@@ -97,9 +97,9 @@ func (c *Cache) lookup(ctx context.Context, id string) (Info, error) {
 	if !ValidID(id) {
 		return Info{}, fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
-	if info, ok := c.store.get(id, time.Now()); ok {
+	if info, ok := c.store.Get(id, time.Now()); ok {
 		c.hits.Add(1)
-		return clone(info), nil
+		return info, nil
 	}
 	c.misses.Add(1)
 	if c.cliErr != nil {
@@ -117,20 +117,20 @@ func (c *Cache) lookup(ctx context.Context, id string) (Info, error) {
 		inspected <- answer{info, err}
 	}()
 	for {
-		changed := c.store.wait()
-		if info, ok := c.store.get(id, time.Now()); ok {
-			return clone(info), nil
+		changed := c.store.Wait()
+		if info, ok := c.store.Get(id, time.Now()); ok {
+			return info, nil
 		}
 		select {
 		case <-changed:
 		case a := <-inspected:
 			if a.err == nil {
-				c.store.put(a.info)
-				return clone(a.info), nil
+				c.store.Put(a.info)
+				return a.info, nil
 			}
 			// The destroy event may have come while the inspect ran.
-			if info, ok := c.store.get(id, time.Now()); ok {
-				return clone(info), nil
+			if info, ok := c.store.Get(id, time.Now()); ok {
+				return info, nil
 			}
 			return Info{}, a.err
 		case <-wctx.Done():

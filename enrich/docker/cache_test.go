@@ -82,7 +82,7 @@ func TestLookupWaitsForCache(t *testing.T) {
 	cid := randomID()
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		c.store.put(Info{ID: cid, Name: "late"})
+		c.store.Put(Info{ID: cid, Name: "late"})
 	}()
 	t0 := time.Now()
 	info, err := c.Lookup(context.Background(), cid)

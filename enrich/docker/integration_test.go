@@ -56,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func cached(c *Cache, id string) func() bool {
-	return func() bool { _, ok := c.store.get(id, time.Now()); return ok }
+	return func() bool { _, ok := c.store.Get(id, time.Now()); return ok }
 }
 
 // want reads what the docker CLI says of a container: an oracle independent
@@ -123,12 +123,12 @@ func TestNamedContainer(t *testing.T) {
 	if _, err := e.Docker(context.Background(), "update", "--memory", "48m", "--memory-swap", "48m", first); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "update event", func() bool { info, _ := c.store.get(first, time.Now()); return info.MemoryLimit == 48<<20 })
+	waitFor(t, "update event", func() bool { info, _ := c.store.Get(first, time.Now()); return info.MemoryLimit == 48<<20 })
 	renamed := uniqueName("renamed")
 	if _, err := e.Docker(context.Background(), "rename", second, renamed); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "rename event", func() bool { info, _ := c.store.get(second, time.Now()); return info.Name == renamed })
+	waitFor(t, "rename event", func() bool { info, _ := c.store.Get(second, time.Now()); return info.Name == renamed })
 
 	t0 = time.Now()
 	_, err = c.Lookup(context.Background(), randomID())
@@ -150,7 +150,7 @@ func TestRemovedAfterOOMKill(t *testing.T) {
 		t.Fatalf("hog exited %d, want %d (OOM-killed)", code, dockertest.ExitOOMKilled)
 	}
 	e.WaitRemoved(t, id, 30*time.Second)
-	waitFor(t, "destroy event", func() bool { _, gone := c.store.counts(); return gone > 0 })
+	waitFor(t, "destroy event", func() bool { _, gone := c.store.Counts(); return gone > 0 })
 	got, err := c.Lookup(context.Background(), id)
 	if err != nil || got.ID != id || got.Name != name || got.Labels["app"] != "hog" || got.MemoryLimit != 64<<20 || got.ImageID == "" {
 		t.Fatalf("Lookup of the removed hog = %+v, %v", got, err)
@@ -189,7 +189,7 @@ func TestDockerRestart(t *testing.T) {
 	after, _ := e.RunWait(t, dockertest.RunOpts{Cmd: []string{"true"}})
 	waitFor(t, "reconnect", func() bool { return c.Stats().Reconnects >= 1 })
 	waitFor(t, "container after the restart", cached(c, after))
-	if !c.store.liveIDs()[before] {
+	if !c.store.LiveIDs()[before] {
 		t.Error("the container from before the restart is no longer live after the re-list")
 	}
 	t.Logf("stats %+v; background errors %d", c.Stats(), log.count())

@@ -85,7 +85,7 @@ func (c *Cache) watch(ctx context.Context, synced func()) error {
 // Containers it already holds are not inspected again, only renamed: the
 // list lacks the memory limit, and a change of it comes as an update event.
 func (c *Cache) relist(ctx context.Context) error {
-	before := c.store.liveIDs()
+	before := c.store.LiveIDs()
 	lctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	res, err := c.cli.ContainerList(lctx, client.ContainerListOptions{All: true})
@@ -96,14 +96,14 @@ func (c *Cache) relist(ctx context.Context) error {
 	now := time.Now()
 	for _, s := range res.Items {
 		info := fromSummary(s)
-		if old, ok := c.store.get(s.ID, now); ok {
+		if old, ok := c.store.Get(s.ID, now); ok {
 			old.Name, info = info.Name, old
 		} else if full, err := c.inspectBg(ctx, s.ID); err == nil {
 			info = full
 		}
 		listed[s.ID] = info
 	}
-	c.store.sync(before, listed, time.Now())
+	c.store.Sync(before, listed, time.Now())
 	return nil
 }
 
@@ -114,14 +114,14 @@ func (c *Cache) apply(ctx context.Context, m events.Message) {
 		c.refresh(ctx, m.Actor)
 	case events.ActionStart:
 		// Known since its create event, unless that came before a reconnect.
-		if _, ok := c.store.get(id, time.Now()); !ok {
+		if _, ok := c.store.Get(id, time.Now()); !ok {
 			c.refresh(ctx, m.Actor)
 		}
 	case events.ActionDestroy:
-		if _, ok := c.store.get(id, time.Now()); !ok {
-			c.store.put(fromEvent(m.Actor)) // never seen: keep what the event says
+		if _, ok := c.store.Get(id, time.Now()); !ok {
+			c.store.Put(fromEvent(m.Actor)) // never seen: keep what the event says
 		}
-		c.store.remove(id, time.Now())
+		c.store.Remove(id, time.Now())
 	}
 }
 
@@ -132,13 +132,13 @@ func (c *Cache) refresh(ctx context.Context, a events.Actor) {
 	info, err := c.inspectBg(ctx, a.ID)
 	if err != nil {
 		var ok bool
-		if info, ok = c.store.get(a.ID, time.Now()); ok && a.Attributes["name"] != "" {
+		if info, ok = c.store.Get(a.ID, time.Now()); ok && a.Attributes["name"] != "" {
 			info.Name = a.Attributes["name"]
 		} else if !ok {
 			info = fromEvent(a)
 		}
 	}
-	c.store.put(info)
+	c.store.Put(info)
 }
 
 func (c *Cache) inspectBg(ctx context.Context, id string) (Info, error) {

@@ -14,6 +14,9 @@ type Config struct {
 	LogLevel    zerolog.Level
 	ReadyFile   string // written once every hook that can attach is attached
 	Docker      string // auto, on or off
+	// CRI is the container runtime's CRI endpoint (unix:///path.sock),
+	// "auto" to use the default socket found, or "off".
+	CRI string
 	Output      string // a file (appended, reopened on SIGHUP); "" for stdout
 	MetricsAddr string // Prometheus /metrics and /healthz; "" disables
 	QueueSize   int    // kills that may wait for a stalled output

@@ -6,14 +6,28 @@ import (
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"github.com/oomtrace/oomtrace/enrich/cri"
 	"github.com/oomtrace/oomtrace/enrich/docker"
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/rs/zerolog"
 )
 
+// criEndpoint is --cri-endpoint resolved: "" for off, or when auto finds
+// no runtime socket.
+func criEndpoint(mode string) string {
+	switch mode {
+	case "off":
+		return ""
+	case "auto", "":
+		return cri.Discover()
+	}
+	return mode
+}
+
 // newEnricher sets up enrichment from what this machine has: memory cgroups
-// when mounted, Docker metadata as --docker says.
-func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cache) {
+// when mounted, Docker metadata as --docker says, Kubernetes names over the
+// CRI as --cri-endpoint says.
+func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cache, *cri.Cache) {
 	var h *cgroups.Hierarchy
 	if found, err := cgroups.FindMemoryHierarchy(); err == nil {
 		h = &found
@@ -28,7 +42,17 @@ func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 			},
 		})
 	}
+	var criCache *cri.Cache
+	if ep := criEndpoint(cfg.CRI); ep != "" {
+		criCache = cri.NewCache(cri.Options{
+			Endpoint: ep,
+			OnError: func(err error) {
+				event.Write(log, zerolog.DebugLevel, event.NewDiagnostic("cri_error", err))
+			},
+		})
+	}
 	e := enrich.New(h, cache)
+	e.UseCRI(criCache)
 	switch n := cfg.Tracer.Candidates; {
 	case n < 0:
 		e.KeepCandidates(0)
@@ -41,7 +65,7 @@ func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 	if err := e.Prime(); err != nil {
 		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("cgroup_scan_error", err))
 	}
-	return e, cache
+	return e, cache, criCache
 }
 
 // dockerWanted: "on", or "auto" when DOCKER_HOST is set or the default

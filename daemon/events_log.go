@@ -16,7 +16,7 @@ import (
 )
 
 // startedEvent is the oomtrace_started line.
-func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr string) event.Started {
+func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint, metricsAddr string) event.Started {
 	s := event.Started{
 		Time:          time.Now(),
 		SchemaVersion: event.SchemaVersion,
@@ -31,6 +31,7 @@ func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr
 		},
 		Refused:     map[string]string{},
 		Docker:      dockerOn,
+		CRIEndpoint: criEndpoint,
 		MetricsAddr: metricsAddr,
 	}
 	maps.Copy(s.Refused, h.Refused)
@@ -43,13 +44,13 @@ func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr
 	return s
 }
 
-func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool, metricsAddr string) {
+func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint, metricsAddr string) {
 	level := zerolog.InfoLevel
 	if h.Attach() == tracer.AttachMarkVictimOnly {
 		// Still every kill, but the decision only where the stack has it.
 		level = zerolog.WarnLevel
 	}
-	event.Write(log, level, startedEvent(h, e, dockerOn, metricsAddr))
+	event.Write(log, level, startedEvent(h, e, dockerOn, criEndpoint, metricsAddr))
 }
 
 func orNone(s string) string {
@@ -81,7 +82,7 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 		Kills:        k.Kills(),
 		Repeat:       k.Repeat,
 		Container:    containerEvent(r),
-		K8s:          event.K8s{PodUID: event.OptStr(r.Container.PodUID), QoS: event.OptStr(r.Container.QoS)},
+		K8s:          k8sEvent(r),
 		EnrichErrors: r.Errors,
 	}
 	if ev.EnrichErrors == nil {
@@ -157,18 +158,43 @@ func containerEvent(r enrich.Result) event.Container {
 		Labels: map[string]any{},
 	}
 	if i := r.Docker; i != nil {
-		keys := slices.Sorted(maps.Keys(i.Labels))
-		for n, k := range keys {
-			if n == maxLabels {
-				ev.Labels["oomtrace.truncated_labels"] = len(keys) - maxLabels
-				break
-			}
-			ev.Labels[bounded(k)] = bounded(i.Labels[k])
-		}
+		ev.Labels = boundedLabels(i.Labels)
 		ev.Name, ev.Image, ev.ImageID = event.Ptr(i.Name), event.Ptr(i.Image), event.Ptr(i.ImageID)
 		ev.MemoryLimitBytes = event.Ptr(i.MemoryLimit)
 	}
+	if i := r.CRI; i != nil {
+		ev.Labels = boundedLabels(i.Labels)
+		ev.Name, ev.Image, ev.ImageID = event.OptStr(i.Name), event.OptStr(i.Image), event.OptStr(i.ImageRef)
+	}
 	return ev
+}
+
+// k8sEvent is the pod as the cgroup path gives it and, where the runtime
+// answered over the CRI, as the runtime names it.
+func k8sEvent(r enrich.Result) event.K8s {
+	k := event.K8s{PodUID: event.OptStr(r.Container.PodUID), QoS: event.OptStr(r.Container.QoS)}
+	if i := r.CRI; i != nil {
+		k.Namespace, k.Pod, k.Container = event.OptStr(i.Namespace), event.OptStr(i.Pod), event.OptStr(i.Name)
+		if i.PodUID != "" {
+			k.PodUID = event.Ptr(i.PodUID)
+		}
+	}
+	return k
+}
+
+// boundedLabels are a container's labels as a line shows them: sorted,
+// at most maxLabels, each key and value cut to maxLabelBytes.
+func boundedLabels(labels map[string]string) map[string]any {
+	out := map[string]any{}
+	keys := slices.Sorted(maps.Keys(labels))
+	for n, k := range keys {
+		if n == maxLabels {
+			out["oomtrace.truncated_labels"] = len(keys) - maxLabels
+			break
+		}
+		out[bounded(k)] = bounded(labels[k])
+	}
+	return out
 }
 
 // Bounds on what a container's labels add to a line: a label is set by

@@ -72,20 +72,24 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		m.Hook("oom_badness", h.Candidates)
 	}
 
-	enricher, dockerCache := newEnricher(cfg, log)
-	logStartup(log, h, enricher, dockerCache != nil, serverAddr(server))
+	enricher, dockerCache, criCache := newEnricher(cfg, log)
+	criAddr := ""
+	if criCache != nil {
+		criAddr = criCache.Endpoint()
+		m.PodAlive(criCache.PodAlive)
+		stop := runInBackground(func(ctx context.Context) error { return criCache.Run(ctx) }, func(err error) {
+			event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("cri_error", err))
+		})
+		defer stop()
+	}
+	logStartup(log, h, enricher, dockerCache != nil, criAddr, serverAddr(server))
 	if dockerCache != nil {
-		dctx, stopDocker := context.WithCancel(context.Background())
-		dockerDone := make(chan struct{})
-		go func() {
-			defer close(dockerDone)
-			// Run returns early only when Docker cannot be used at all (a
-			// DOCKER_HOST it cannot parse): say so once, trace on without it.
-			if err := dockerCache.Run(dctx); err != nil && dctx.Err() == nil {
-				event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("docker_error", err))
-			}
-		}()
-		defer func() { stopDocker(); <-dockerDone }()
+		// Run returns early only when Docker cannot be used at all (a
+		// DOCKER_HOST it cannot parse): say so once, trace on without it.
+		stop := runInBackground(dockerCache.Run, func(err error) {
+			event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("docker_error", err))
+		})
+		defer stop()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -146,6 +150,21 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	return err
 }
 
+// runInBackground runs a metadata cache until the returned stop is called
+// (which waits for it). An error it returns before that, it cannot run at
+// all: failed hears of it once, and the daemon goes on without it.
+func runInBackground(run func(context.Context) error, failed func(error)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			failed(err)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // writer enriches and writes each kill, on the pipeline's goroutine.
 type writer struct {
 	log      zerolog.Logger
@@ -194,6 +213,9 @@ func (w *writer) write(k tracer.Kill) {
 		name = r.Container.ID[:12]
 	}
 	w.metrics.Kill(constraint, name, r.Container.PodUID, k.Kills())
+	if i := r.CRI; i != nil {
+		w.metrics.PodKill(metrics.Pod{Namespace: i.Namespace, Name: i.Pod, Container: i.Name, Runtime: i.Runtime, UID: i.PodUID}, k.Kills())
+	}
 	for source := range r.Errors {
 		w.metrics.EnrichError(source)
 	}

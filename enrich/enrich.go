@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
+	"github.com/oomtrace/oomtrace/enrich/cri"
 	"github.com/oomtrace/oomtrace/enrich/docker"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
@@ -28,6 +29,10 @@ type Result struct {
 
 	Container cgroups.Container
 	Docker    *docker.Info
+	// CRI is the Kubernetes pod and container the runtime names, for a
+	// container of a CRI runtime (containerd, CRI-O); nil otherwise or when
+	// it could not say (Errors["cri"]).
+	CRI *cri.Info
 
 	Score *badness.Check // nil when the kernel's score is unknown
 	// OOMScore is /proc/PID/oom_score as it read at the kill.
@@ -73,6 +78,7 @@ type Enricher struct {
 	hierarchy *cgroups.Hierarchy // nil: no memory cgroups on this machine
 	resolver  *cgroups.Resolver
 	docker    *docker.Cache // nil: Docker metadata off
+	cri       *cri.Cache    // nil: CRI metadata off
 	procRoot  string
 	pageSize  uint64
 	Stats     Stats
@@ -102,6 +108,13 @@ func New(h *cgroups.Hierarchy, d *docker.Cache) *Enricher {
 	}
 	return e
 }
+
+// criRuntimes are the cgroup paths' runtimes that the CRI names: "cri" is
+// a Kubernetes container under the cgroupfs driver, whatever its runtime.
+var criRuntimes = map[string]bool{"cri": true, "containerd": true, "crio": true}
+
+// UseCRI names Kubernetes pods and containers through c (nil: off).
+func (e *Enricher) UseCRI(c *cri.Cache) { e.cri = c }
 
 // Prime fills the cgroup cache, so cgroups removed right after a kill
 // resolve from the first event on.
@@ -143,6 +156,14 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 			fail("docker", err)
 		} else {
 			r.Docker = &info
+		}
+	}
+	if criRuntimes[r.Container.Runtime] && e.cri != nil {
+		info, err := e.cri.Lookup(ctx, r.Container.ID)
+		if err != nil {
+			fail("cri", err)
+		} else {
+			r.CRI = &info
 		}
 	}
 	e.score(k, &r, nodeCtx, global, notMemcg)

@@ -15,6 +15,7 @@ type Started struct {
 	Hooks         Hooks             `json:"hooks"`
 	Refused       map[string]string `json:"refused"`
 	Docker        bool              `json:"docker"`
+	CRIEndpoint   string            `json:"cri_endpoint"`
 	MetricsAddr   string            `json:"metrics_addr"`
 	MemoryCgroups *MemoryCgroups    `json:"memory_cgroups"`
 	Node          *Node             `json:"node,omitempty"` // absent when /proc/sys/vm could not be read
@@ -122,7 +123,7 @@ type Diagnostic struct {
 // Diagnostics are the messages a Diagnostic may carry.
 var Diagnostics = []string{
 	"record_error", "output_reopen_error", "docker_error", "no_memory_cgroups",
-	"cgroup_scan_error", "oom_risk_disabled", "oom_risk_scan_error", "stats_error",
+	"cgroup_scan_error", "oom_risk_disabled", "oom_risk_scan_error", "stats_error", "cri_error",
 }
 
 // NewDiagnostic is the diagnostic line for err.

@@ -177,6 +177,10 @@ type Container struct {
 type K8s struct {
 	PodUID *string `json:"pod_uid"`
 	QoS    *string `json:"qos"`
+	// From the container runtime over the CRI (containerd, CRI-O).
+	Namespace *string `json:"namespace"`
+	Pod       *string `json:"pod"`
+	Container *string `json:"container"`
 }
 
 // Node is the node's OOM settings.

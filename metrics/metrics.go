@@ -33,6 +33,7 @@ type Metrics struct {
 	enrichErrors   *prometheus.CounterVec
 	mismatches     prometheus.Counter
 	noKills        *prometheus.CounterVec
+	pods           *podKills
 	hooks          *prometheus.GaugeVec
 	latency        *prometheus.HistogramVec
 
@@ -83,6 +84,7 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 			// to 150 ms.
 			Buckets: []float64{50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 0.1, 0.2, 0.5, 1, 2, 5},
 		}, []string{"stage"}),
+		pods:       newPodKills(),
 		containers: map[string]bool{},
 		maxSeries:  maxContainers,
 	}
@@ -93,7 +95,7 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 		ConstLabels: prometheus.Labels{"version": built},
 	})
 	buildInfo.Set(1)
-	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.noKills, m.hooks, m.latency, buildInfo,
+	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.noKills, m.pods, m.hooks, m.latency, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oomtrace/oomtrace/daemon"
@@ -35,6 +36,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 	fs.Float64Var(&cfg.RiskThreshold, "risk-threshold", 90, "emit oom_risk when a cgroup's working set crosses this percentage of its effective memory limit; 0 disables")
 	fs.DurationVar(&cfg.RiskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups where the kernel cannot notify it (cgroup v2, a read-only tree), and on cgroup v1 while a cgroup sits near its limit")
 	fs.IntVar(&cfg.QueueSize, "queue-size", daemon.DefaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
+	fs.StringVar(&cfg.CRI, "cri-endpoint", "auto", "the container runtime's CRI socket for Kubernetes pod, namespace and container names (unix:///run/containerd/containerd.sock, unix:///var/run/crio/crio.sock): auto (the first of those that exists at startup), off, or an address")
 	fs.StringVar(&cfg.Docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
 	fs.Func("ringbuf-size", "ring buffer size in bytes, a power of two (default 262144: about a thousand records)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
@@ -63,6 +65,9 @@ func parseFlags(args []string) (daemon.Config, error) {
 	}
 	if cfg.QueueSize < 1 {
 		return cfg, fmt.Errorf("--queue-size %d: want at least 1", cfg.QueueSize)
+	}
+	if cfg.CRI != "auto" && cfg.CRI != "off" && !strings.HasPrefix(cfg.CRI, "unix://") {
+		return cfg, fmt.Errorf("--cri-endpoint %q: want auto, off or unix:///path/to.sock", cfg.CRI)
 	}
 	if cfg.Docker != "auto" && cfg.Docker != "on" && cfg.Docker != "off" {
 		return cfg, fmt.Errorf("--docker %q: want auto, on or off", cfg.Docker)

@@ -189,6 +189,12 @@ func TestNoKillAggregated(t *testing.T) {
 // daemon is ready, with its output and its oomtrace_started line.
 func startDaemon(t *testing.T) (out *lockedBuffer, started event.Started, stop func()) {
 	t.Helper()
+	return startDaemonWith(t, func(*daemon.Config) {})
+}
+
+// startDaemonWith is startDaemon with edit's changes to the configuration.
+func startDaemonWith(t *testing.T, edit func(*daemon.Config)) (out *lockedBuffer, started event.Started, stop func()) {
+	t.Helper()
 	out = &lockedBuffer{}
 	ready := filepath.Join(t.TempDir(), "ready")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -198,7 +204,9 @@ func startDaemon(t *testing.T) (out *lockedBuffer, started event.Started, stop f
 			KillHook: tracer.KillHook(os.Getenv("OOMTRACE_TEST_KILL_HOOK")),
 			MarkHook: tracer.MarkHook(os.Getenv("OOMTRACE_TEST_MARK_HOOK")),
 		},
+		CRI: "off",
 	}
+	edit(&cfg)
 	done := make(chan error, 1)
 	go func() { done <- daemon.Run(ctx, cfg, out) }()
 	var once sync.Once

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/critest"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -17,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) {
 	oomtest.MaybeRunHog()
-	os.Exit(m.Run())
+	critest.Main(m) // runs the tests, then stops a containerd they started
 }
 
 const mib = 1 << 20

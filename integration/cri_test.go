@@ -91,7 +91,9 @@ func TestCRIPodNames(t *testing.T) {
 	if started.CRIEndpoint != env.Endpoint {
 		t.Fatalf("started with cri_endpoint %q, want %q", started.CRIEndpoint, env.Endpoint)
 	}
-	hog := func(comm string) []string { return append([]string{"/bin/oomhog"}, oomtest.Hog{MB: 128, Comm: comm}.Args()...) }
+	hog := func(comm string) []string {
+		return append([]string{"/bin/oomhog"}, oomtest.Hog{MB: 128, Comm: comm}.Args()...)
+	}
 
 	t.Run("main process", func(t *testing.T) {
 		pod := env.RunPod(t, critest.PodOpts{Name: "web-7d4b9", Namespace: "shop"})

@@ -16,7 +16,7 @@ import (
 )
 
 // startedEvent is the oomtrace_started line.
-func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint, metricsAddr string) event.Started {
+func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint string, k8sEvents bool, metricsAddr string) event.Started {
 	s := event.Started{
 		Time:          time.Now(),
 		SchemaVersion: event.SchemaVersion,
@@ -32,6 +32,7 @@ func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint
 		Refused:     map[string]string{},
 		Docker:      dockerOn,
 		CRIEndpoint: criEndpoint,
+		K8sEvents:   k8sEvents,
 		MetricsAddr: metricsAddr,
 	}
 	maps.Copy(s.Refused, h.Refused)
@@ -44,13 +45,13 @@ func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint
 	return s
 }
 
-func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint, metricsAddr string) {
+func logStartup(log zerolog.Logger, h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint string, k8sEvents bool, metricsAddr string) {
 	level := zerolog.InfoLevel
 	if h.Attach() == tracer.AttachMarkVictimOnly {
 		// Still every kill, but the decision only where the stack has it.
 		level = zerolog.WarnLevel
 	}
-	event.Write(log, level, startedEvent(h, e, dockerOn, criEndpoint, metricsAddr))
+	event.Write(log, level, startedEvent(h, e, dockerOn, criEndpoint, k8sEvents, metricsAddr))
 }
 
 func orNone(s string) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/event"
+	"github.com/oomtrace/oomtrace/k8sevents"
 	"github.com/oomtrace/oomtrace/metrics"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
@@ -82,7 +83,12 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		})
 		defer stop()
 	}
-	logStartup(log, h, enricher, dockerCache != nil, criAddr, serverAddr(server))
+	poster := newPoster(cfg, log)
+	if poster != nil {
+		go func() { _ = poster.Run(context.Background()) }()
+		defer poster.Close() // after the queue's drain below: the last kills' counts go out too
+	}
+	logStartup(log, h, enricher, dockerCache != nil, criAddr, poster != nil, serverAddr(server))
 	if dockerCache != nil {
 		// Run returns early only when Docker cannot be used at all (a
 		// DOCKER_HOST it cannot parse): say so once, trace on without it.
@@ -116,7 +122,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	// daemon idles small for months.
 	debug.FreeOSMemory()
 
-	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills()}
+	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills(), poster: poster}
 	p := startPipeline(cfg.QueueSize, stages{
 		handle: w.handle,
 		wake:   w.noKills.next,
@@ -178,6 +184,7 @@ type writer struct {
 	reported  uint64 // drops already reported
 	outFailed uint64 // output failures already counted
 	noKills   *noKills
+	poster    *k8sevents.Poster // nil: no Kubernetes Events
 }
 
 func (w *writer) handle(it item) {
@@ -223,6 +230,11 @@ func (w *writer) write(k tracer.Kill) {
 		w.metrics.ScoreMismatch()
 	}
 	logKill(w.log, k, r)
+	if w.poster != nil {
+		if info, ok := killInfo(k, r); ok {
+			w.poster.Kill(info)
+		}
+	}
 	w.metrics.Latency(metrics.StageWritten, k.Age())
 	if f := w.out.failures.Load(); f > w.outFailed {
 		w.metrics.Lost(metrics.StageOutput, f-w.outFailed)

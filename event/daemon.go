@@ -16,6 +16,7 @@ type Started struct {
 	Refused       map[string]string `json:"refused"`
 	Docker        bool              `json:"docker"`
 	CRIEndpoint   string            `json:"cri_endpoint"`
+	K8sEvents     bool              `json:"k8s_events"`
 	MetricsAddr   string            `json:"metrics_addr"`
 	MemoryCgroups *MemoryCgroups    `json:"memory_cgroups"`
 	Node          *Node             `json:"node,omitempty"` // absent when /proc/sys/vm could not be read
@@ -123,7 +124,7 @@ type Diagnostic struct {
 // Diagnostics are the messages a Diagnostic may carry.
 var Diagnostics = []string{
 	"record_error", "output_reopen_error", "docker_error", "no_memory_cgroups",
-	"cgroup_scan_error", "oom_risk_disabled", "oom_risk_scan_error", "stats_error", "cri_error",
+	"cgroup_scan_error", "oom_risk_disabled", "oom_risk_scan_error", "stats_error", "cri_error", "k8s_events_error",
 }
 
 // NewDiagnostic is the diagnostic line for err.

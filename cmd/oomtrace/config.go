@@ -37,6 +37,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 	fs.DurationVar(&cfg.RiskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups where the kernel cannot notify it (cgroup v2, a read-only tree), and on cgroup v1 while a cgroup sits near its limit")
 	fs.IntVar(&cfg.QueueSize, "queue-size", daemon.DefaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
 	fs.StringVar(&cfg.CRI, "cri-endpoint", "auto", "the container runtime's CRI socket for Kubernetes pod, namespace and container names (unix:///run/containerd/containerd.sock, unix:///var/run/crio/crio.sock): auto (the first of those that exists at startup), off, or an address")
+	fs.BoolVar(&cfg.K8sEvents, "k8s-events", false, "post a Kubernetes Event on the Pod of each OOM kill the CRI names (in-cluster service account; NODE_NAME from the downward API names the node); at most one Event per pod per minute, with a count")
 	fs.StringVar(&cfg.Docker, "docker", "auto", "Docker metadata: auto (when DOCKER_HOST is set or /var/run/docker.sock exists at startup), on, off")
 	fs.Func("ringbuf-size", "ring buffer size in bytes, a power of two (default 262144: about a thousand records)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)

@@ -227,7 +227,7 @@ func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
 }
 
 func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMemcg bool) {
-	v := k.Victim
+	v := scoredVictim(k)
 	in := badness.Inputs{
 		RSS: v.Pages.RSS(), Swap: v.Pages.Swap, PgTables: v.Pages.PgTables,
 		OOMScoreAdj: int(v.OOMScoreAdj), OOMOrigin: v.OOMOrigin,
@@ -260,6 +260,24 @@ func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMe
 	if !check.Match {
 		e.Stats.ScoreMismatches.Add(1)
 	}
+}
+
+// scoredVictim is the victim with the counters the kernel scored it by:
+// where oom_badness() is hooked, as read at its return in the scan, which
+// is what chosen_points was computed from; a victim read later, at
+// oom_kill_process(), may have moved a page meanwhile if it was running
+// on another CPU. Else the victim as captured.
+func scoredVictim(k tracer.Kill) tracer.Task {
+	if c := k.Candidates; c != nil && k.KernelScore != nil {
+		for _, t := range c.List {
+			if t.Pid == k.Victim.Pid && t.Score == *k.KernelScore {
+				v := k.Victim
+				v.Pages, v.OOMScoreAdj = t.Pages, t.OOMScoreAdj
+				return v
+			}
+		}
+	}
+	return k.Victim
 }
 
 // memcgTotalPages is mem_cgroup_get_max() of the memcg whose limit was hit

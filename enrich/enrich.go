@@ -150,7 +150,9 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		}
 	}
 	e.cgroups(k, &r, fail)
-	if r.Container.Runtime == "docker" && e.docker != nil {
+	// Podman serves the same API on its Docker-compatible socket, when
+	// --docker is pointed at it (DOCKER_HOST).
+	if (r.Container.Runtime == "docker" || r.Container.Runtime == "podman") && e.docker != nil {
 		info, err := e.docker.Lookup(ctx, r.Container.ID)
 		if err != nil {
 			fail("docker", err)

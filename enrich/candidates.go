@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/oomtrace/oomtrace/rank"
 	"github.com/oomtrace/oomtrace/tracer"
+	"golang.org/x/sys/unix"
 )
 
 // Where a kill's candidate list comes from.
@@ -169,6 +171,13 @@ func (e *Enricher) modelCandidates(k tracer.Kill, totalPages uint64, scopePath, 
 	return c, nil
 }
 
+// alive says whether pid still exists: a list served from procsCache may
+// hold a storm's earlier victims. kill(pid, 0) asks without /proc, so
+// without the task lock a /proc open would spin on.
+func alive(pid int) bool {
+	return unix.Kill(pid, 0) != unix.ESRCH
+}
+
 // weigh is the model's ranking of the processes of the cgroup at path and
 // below, as /proc has them now, without the process except (0: none).
 func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candidate, error) {
@@ -176,7 +185,7 @@ func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candi
 		return nil, fmt.Errorf("no memory cgroups to read the OOM's processes from")
 	}
 	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot}
-	procs, err := src.Processes(path)
+	procs, err := e.procs.get(path, time.Now(), src.Processes)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +195,7 @@ func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candi
 	}
 	others := make([]read, 0, len(procs))
 	for i, p := range procs {
-		if uint32(p.Pid) == except {
+		if uint32(p.Pid) == except || !alive(p.Pid) {
 			continue
 		}
 		t := tracer.Task{

@@ -85,6 +85,7 @@ type Enricher struct {
 
 	keep       int // candidates listed per kill, see KeepCandidates
 	limits     limitsCache
+	procs      procsCache
 	containers containerMemo
 
 	// gfp is the running kernel's table of gfp flag names, read once;
@@ -101,7 +102,8 @@ type Enricher struct {
 // New returns an Enricher. Without a memory cgroup hierarchy (h nil) the
 // cgroup fields stay empty; without a Docker cache, container names do.
 func New(h *cgroups.Hierarchy, d *docker.Cache) *Enricher {
-	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize()), keep: tracer.DefaultCandidates}
+	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize()), keep: tracer.DefaultCandidates,
+		limits: limitsCache{ttl: limitsTTL}, procs: procsCache{ttl: procsTTL}}
 	e.gfp, e.gfpErr = gfp.Load()
 	if h != nil {
 		e.resolver = cgroups.NewResolver(*h)

@@ -48,7 +48,7 @@ func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, 
 	}
 	for _, pid := range pids {
 		runtime.Gosched() // as the walk does: a kill's record waits one process, not the cgroup
-		p, ok, err := r.readProc(procRoot, pid)
+		p, ok, err := r.readProc(procRoot, pid, !r.noOOMScore)
 		if err != nil {
 			return out, err
 		}
@@ -63,7 +63,7 @@ func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, 
 // readProc reads status (comm and the mm counters, the same ones
 // oom_badness() reads), oom_score_adj and oom_score. ok is false when the
 // process is gone or has no mm.
-func (r *reader) readProc(procRoot string, pid int) (p proc, ok bool, err error) {
+func (r *reader) readProc(procRoot string, pid int, oomScore bool) (p proc, ok bool, err error) {
 	base := procRoot + "/" + strconv.Itoa(pid) + "/"
 	data, err := r.read(base + "status")
 	if err != nil {
@@ -80,6 +80,10 @@ func (r *reader) readProc(procRoot string, pid int) (p proc, ok bool, err error)
 		return p, false, gone(err)
 	}
 	p.adj = int(adj)
+	p.oomScore = -1
+	if !oomScore {
+		return p, true, nil
+	}
 	if p.oomScore, err = r.number(base + "oom_score"); err != nil {
 		p.oomScore = -1
 	}

@@ -24,7 +24,13 @@ func classify(path string, err error) error {
 // reader reads kernel files into one reused buffer with bare open, read,
 // close: os.ReadFile adds an fstat and a poller registration, more than
 // doubling the system calls over thousands of files per tick.
-type reader struct{ buf []byte }
+type reader struct {
+	buf []byte
+	// noOOMScore skips /proc/PID/oom_score: the kernel computes it on each
+	// read (oom_badness() under the task lock), and what Processes serves
+	// does not show it.
+	noOOMScore bool
+}
 
 func newReader() *reader { return &reader{buf: make([]byte, 8<<10)} }
 

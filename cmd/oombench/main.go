@@ -150,6 +150,11 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	bseen, blat := bt.seen()
 	cpu, bcpu, ncpu := cpuTime(tr.pid())-cpu0, cpuTime(bt.pid())-bcpu0, cpuTime(noCands.pid())-ncpu0
 	nseen, _ := noCands.seen()
+	// Only for the storm: the single kills below compare two tracers, as
+	// before it came.
+	if err := noCands.stop(); err != nil {
+		return err
+	}
 	verdict := func(n int) string {
 		switch {
 		case n == counted:

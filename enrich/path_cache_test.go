@@ -10,7 +10,7 @@ import (
 )
 
 func TestLimitsCache(t *testing.T) {
-	var c limitsCache
+	c := limitsCache{ttl: limitsTTL}
 	reads := 0
 	read := func(p string) (cgroups.Limits, error) {
 		reads++
@@ -31,7 +31,7 @@ func TestLimitsCache(t *testing.T) {
 }
 
 func TestLimitsCacheKeepsNoError(t *testing.T) {
-	var c limitsCache
+	c := limitsCache{ttl: limitsTTL}
 	fail := true
 	read := func(string) (cgroups.Limits, error) {
 		if fail {
@@ -50,16 +50,16 @@ func TestLimitsCacheKeepsNoError(t *testing.T) {
 }
 
 func TestLimitsCacheBounded(t *testing.T) {
-	var c limitsCache
+	c := limitsCache{ttl: limitsTTL}
 	read := func(p string) (cgroups.Limits, error) { return cgroups.Limits{EffectivePath: p}, nil }
 	now := time.Unix(1000, 0)
-	for i := range limitsCacheMax + 10 {
+	for i := range pathCacheMax + 10 {
 		if l, _ := c.get(fmt.Sprint("/", i), now, read); l.EffectivePath != fmt.Sprint("/", i) {
 			t.Fatalf("path %d served %q", i, l.EffectivePath)
 		}
 	}
-	if len(c.entries) > limitsCacheMax {
-		t.Errorf("%d entries, bound %d", len(c.entries), limitsCacheMax)
+	if len(c.entries) > pathCacheMax {
+		t.Errorf("%d entries, bound %d", len(c.entries), pathCacheMax)
 	}
 	// Once they expire, a new path evicts them.
 	c.get("/new", now.Add(limitsTTL), read)

@@ -10,13 +10,13 @@ import (
 
 // Config is what the daemon runs with; cmd/oomtrace fills it from its flags.
 type Config struct {
-	Format      string // json (one object per line) or console (for people)
-	LogLevel    zerolog.Level
-	ReadyFile   string // written once every hook that can attach is attached
-	Docker      string // auto, on or off
+	Format    string // json (one object per line) or console (for people)
+	LogLevel  zerolog.Level
+	ReadyFile string // written once every hook that can attach is attached
+	Docker    string // auto, on or off
 	// CRI is the container runtime's CRI endpoint (unix:///path.sock),
 	// "auto" to use the default socket found, or "off".
-	CRI string
+	CRI         string
 	Output      string // a file (appended, reopened on SIGHUP); "" for stdout
 	MetricsAddr string // Prometheus /metrics and /healthz; "" disables
 	QueueSize   int    // kills that may wait for a stalled output

@@ -1,0 +1,106 @@
+package workload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Refuse describes a process that asks for memory the kernel refuses: n
+// anonymous private writable mmaps of Bytes each, counting the ENOMEMs
+// itself (the kernel keeps no count of refused requests).
+type Refuse struct {
+	Mmaps int
+	Bytes uint64
+	Comm  string
+	// RlimitAS, when non-zero, is set as the process's RLIMIT_AS first.
+	RlimitAS uint64
+	// ForkMB, when non-zero, makes it allocate and touch this many MiB,
+	// then fork Forks times instead of mmapping (a strict-overcommit fork
+	// refusal; VM only).
+	ForkMB, Forks int
+}
+
+// RefuseResult is what the process counted.
+type RefuseResult struct {
+	Pid     int
+	Refused int // calls that failed with ENOMEM
+	Other   int // calls that succeeded or failed otherwise
+}
+
+// Run starts the process as bin's workload subcommand and waits for it.
+func (r Refuse) Run(ctx context.Context, bin string) (RefuseResult, error) {
+	args := []string{Command, "-refuse-mmaps", strconv.Itoa(r.Mmaps), "-refuse-bytes", strconv.FormatUint(r.Bytes, 10),
+		"-comm", r.Comm, "-rlimit-as", strconv.FormatUint(r.RlimitAS, 10),
+		"-fork-mb", strconv.Itoa(r.ForkMB), "-forks", strconv.Itoa(r.Forks)}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return RefuseResult{}, fmt.Errorf("refuse workload: %w: %s", err, errb.String())
+	}
+	res := RefuseResult{Pid: cmd.Process.Pid}
+	if _, err := fmt.Sscanf(strings.TrimSpace(out.String()), "refused %d other %d", &res.Refused, &res.Other); err != nil {
+		return res, fmt.Errorf("refuse workload said %q: %w", out.String(), err)
+	}
+	return res, nil
+}
+
+// refuse is the workload's refusing mode: it prints "refused N other M".
+func (c config) refuse() error {
+	if c.comm != "" {
+		setComm(c.comm)
+	}
+	if c.rlimitAS != 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: c.rlimitAS, Max: c.rlimitAS}); err != nil {
+			return fmt.Errorf("setting RLIMIT_AS: %w", err)
+		}
+	}
+	refused, other := 0, 0
+	count := func(err error) {
+		if errors.Is(err, unix.ENOMEM) {
+			refused++
+		} else {
+			other++
+		}
+	}
+	if c.forkMB > 0 {
+		mem := make([]byte, c.forkMB<<20)
+		for i := 0; i < len(mem); i += 4096 {
+			mem[i] = 1
+		}
+		for i := 0; i < c.forks; i++ {
+			// A raw fork: the child exits at once, without running Go.
+			pid, _, errno := syscall.RawSyscall(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0)
+			if errno != 0 {
+				count(errno)
+				continue
+			}
+			if pid == 0 {
+				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(int(pid), &ws, 0, nil)
+			other++
+		}
+		fmt.Printf("refused %d other %d\n", refused, other)
+		_ = mem[0]
+		return nil
+	}
+	for i := 0; i < c.refuseMmaps; i++ {
+		b, err := unix.Mmap(-1, 0, int(c.refuseBytes), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err == nil {
+			_ = unix.Munmap(b)
+		}
+		count(err)
+	}
+	fmt.Printf("refused %d other %d\n", refused, other)
+	return nil
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 	"github.com/oomtrace/oomtrace/internal/workload"
+	"github.com/oomtrace/oomtrace/kernel/commit"
 )
 
 const tib = 1 << 40
@@ -111,4 +114,98 @@ func TestAllocRefusedLoopAggregated(t *testing.T) {
 		t.Errorf("repeats add up to %d, the workload counted %d refusals", sum, res.Refused)
 	}
 	t.Logf("%d refusals in %v: %d lines", res.Refused, elapsed, len(got))
+}
+
+// Under an RLIMIT_AS, an mmap beyond it is refused by may_expand_vm(),
+// before any overcommit rule: rule rlimit_as, with the limit and the
+// process's size that decided it. Safe anywhere: the limit is the
+// workload's own.
+func TestAllocRefusedRlimitAS(t *testing.T) {
+	oomtest.RequireRoot(t)
+	out, stop := startAllocDaemon(t)
+	res, err := workload.Refuse{Mmaps: 1, Bytes: 1 << 30, Comm: "refuse-rlimit", RlimitAS: 256 << 20}.Run(context.Background(), os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refused != 1 {
+		t.Fatalf("the kernel refused %d of 1 mmaps of 1 GiB past RLIMIT_AS (%d other)", res.Refused, res.Other)
+	}
+	stop()
+	got := allocLines(t, out, res.Pid)
+	if len(got) != 1 {
+		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
+	}
+	a := got[0]
+	c := a.Commit
+	if a.Syscall != "mmap" || a.Rule != "rlimit_as" || c.RlimitAS == nil || c.TotalVMBytes+c.RequestBytes <= *c.RlimitAS {
+		t.Errorf("line %+v, commit %+v: want mmap refused by rlimit_as, total_vm + request past the limit", a, c)
+	}
+	// Read while the process lived, or named as unread.
+	if c.RlimitAS == nil && a.EnrichErrors["rlimit"] == "" {
+		t.Error("RLIMIT_AS neither read nor named unread")
+	}
+}
+
+// In strict mode (VM only: never on the host) a process of 300 MiB forks
+// with less than that left below CommitLimit: rule strict, and the numbers
+// show Committed_AS + request past the limit less the reserves.
+func TestAllocRefusedStrictFork(t *testing.T) {
+	oomtest.RequireRoot(t)
+	if !inVM() {
+		t.Skip("changes vm.overcommit_memory: only in the VM (OOMTRACE_VM=1)")
+	}
+	out, stop := startAllocDaemon(t)
+	set := func(name, v string) {
+		t.Helper()
+		if err := os.WriteFile("/proc/sys/vm/"+name, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(name string) string {
+		data, _ := os.ReadFile("/proc/sys/vm/" + name)
+		return strings.TrimSpace(string(data))
+	}
+	mode, kbytes, ratio := read("overcommit_memory"), read("overcommit_kbytes"), read("overcommit_ratio")
+	t.Cleanup(func() {
+		set("overcommit_memory", mode)
+		if kbytes != "0" {
+			set("overcommit_kbytes", kbytes)
+		} else {
+			set("overcommit_ratio", ratio)
+		}
+	})
+	acct, err := commit.ReadAccounting("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the workload's 300 MiB and the daemon's own, not for a copy.
+	set("overcommit_kbytes", strconv.FormatUint((acct.CommittedBytes+450<<20-acct.SwapTotalBytes)>>10, 10))
+	set("overcommit_memory", "2")
+	res, err := workload.Refuse{ForkMB: 300, Forks: 3, Comm: "refuse-fork"}.Run(context.Background(), os.Args[0])
+	set("overcommit_memory", mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refused != 3 {
+		t.Fatalf("the kernel refused %d of 3 forks (%d other)", res.Refused, res.Other)
+	}
+	stop()
+	got := allocLines(t, out, res.Pid)
+	var n uint64
+	for _, a := range got {
+		n += a.Repeats
+		c := a.Commit
+		if !strings.HasPrefix(a.Syscall, "clone") && a.Syscall != "fork" {
+			t.Errorf("syscall %s", a.Syscall)
+		}
+		if a.Rule != "strict" || c.Mode == nil || *c.Mode != 2 || c.CommittedBytes == nil || c.LimitBytes == nil || c.ReserveBytes == nil {
+			t.Fatalf("line %+v, commit %+v: want strict with its numbers", a, c)
+		}
+		if *c.CommittedBytes+c.RequestBytes < *c.LimitBytes-*c.ReserveBytes || c.RequestBytes < 300<<20 {
+			t.Errorf("commit %+v: %d committed + %d requested do not reach %d - %d", c, *c.CommittedBytes, c.RequestBytes, *c.LimitBytes, *c.ReserveBytes)
+		}
+	}
+	if n != 3 {
+		t.Errorf("repeats add up to %d, want 3", n)
+	}
 }

@@ -205,7 +205,7 @@ func Main(args []string) int {
 	fs.BoolVar(&c.zombie, zombieFlag[1:], false, "the main thread exits first: a zombie group leader")
 	fs.IntVar(&c.refuseMmaps, "refuse-mmaps", 0, "instead: this many anonymous mmaps of -refuse-bytes, counting the refused ones")
 	fs.Uint64Var(&c.refuseBytes, "refuse-bytes", 1<<40, "bytes each -refuse-mmaps call asks for")
-	fs.Uint64Var(&c.rlimitAS, "rlimit-as", 0, "RLIMIT_AS to set first (0: leave it)")
+	fs.Uint64Var(&c.rlimitAS, "rlimit-as", 0, "set RLIMIT_AS first, this many bytes above the process's size (0: leave it)")
 	fs.IntVar(&c.forkMB, "fork-mb", 0, "instead: touch this many MiB, then fork -forks times, counting the refused ones")
 	fs.IntVar(&c.forks, "forks", 1, "forks of -fork-mb")
 	if err := fs.Parse(args); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -20,7 +21,9 @@ type Refuse struct {
 	Mmaps int
 	Bytes uint64
 	Comm  string
-	// RlimitAS, when non-zero, is set as the process's RLIMIT_AS first.
+	// RlimitAS, when non-zero, sets the process's RLIMIT_AS first, to
+	// this much above its size then (VmSize: the Go runtime reserves
+	// address space of its own).
 	RlimitAS uint64
 	// ForkMB, when non-zero, makes it allocate and touch this many MiB,
 	// then fork Forks times instead of mmapping (a strict-overcommit fork
@@ -59,7 +62,12 @@ func (c config) refuse() error {
 		setComm(c.comm)
 	}
 	if c.rlimitAS != 0 {
-		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: c.rlimitAS, Max: c.rlimitAS}); err != nil {
+		size, err := vmSize()
+		if err != nil {
+			return err
+		}
+		limit := size + c.rlimitAS
+		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
 			return fmt.Errorf("setting RLIMIT_AS: %w", err)
 		}
 	}
@@ -103,4 +111,19 @@ func (c config) refuse() error {
 	}
 	fmt.Printf("refused %d other %d\n", refused, other)
 	return nil
+}
+
+// vmSize is this process's mapped size, bytes (/proc/self/status VmSize).
+func vmSize() (uint64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmSize in /proc/self/status")
 }

@@ -108,7 +108,9 @@ func TestClassifyStrictFork(t *testing.T) {
 	})
 	c := newClassifier()
 	c.procRoot, c.pageSize = root, 4096
-	c.limits = func(int) (commit.Limits, error) { return commit.Limits{AS: commit.Unlimited, Data: commit.Unlimited}, nil }
+	c.limits = func(int) (commit.Limits, error) {
+		return commit.Limits{AS: commit.Unlimited, Data: commit.Unlimited}, nil
+	}
 	c.privileged = func(int) bool { return true }
 	a := tracer.AllocRefused{Syscall: tracer.SyscallFork, Task: tracer.Task{Process: tracer.Process{Pid: 1, Comm: "big"}},
 		RequestBytes: 300 << 20, DataPages: (300 << 20) / 4096, TotalVMPages: (320 << 20) / 4096, Count: 1}
@@ -133,7 +135,9 @@ func TestClassifyStrictFork(t *testing.T) {
 		t.Errorf("mmap past RLIMIT_AS: %s", r.decision.Rule)
 	}
 	// mremap weighs only its growth.
-	c.limits = func(int) (commit.Limits, error) { return commit.Limits{AS: commit.Unlimited, Data: commit.Unlimited}, nil }
+	c.limits = func(int) (commit.Limits, error) {
+		return commit.Limits{AS: commit.Unlimited, Data: commit.Unlimited}, nil
+	}
 	a.Syscall, a.RequestBytes, a.OldLen = tracer.SyscallMremap, 300<<20, 290<<20
 	if got := chargedBytes(a); got != 10<<20 {
 		t.Errorf("an mremap from 290 to 300 MiB charges %d bytes, want its growth", got)

@@ -98,17 +98,61 @@ type Limits struct {
 	AS, Data uint64
 }
 
-// ReadLimits asks the kernel for pid's RLIMIT_AS and RLIMIT_DATA
-// (prlimit(2): no /proc parsing).
+// ReadLimits reads pid's soft RLIMIT_AS and RLIMIT_DATA: with prlimit(2),
+// else (another user's process without CAP_SYS_RESOURCE, as under the
+// hardened systemd unit) from /proc/PID/limits, which anyone may read.
 func ReadLimits(pid int) (Limits, error) {
 	var as, data unix.Rlimit
-	if err := unix.Prlimit(pid, unix.RLIMIT_AS, nil, &as); err != nil {
-		return Limits{}, fmt.Errorf("reading RLIMIT_AS of %d: %w", pid, err)
+	err := unix.Prlimit(pid, unix.RLIMIT_AS, nil, &as)
+	if err == nil {
+		err = unix.Prlimit(pid, unix.RLIMIT_DATA, nil, &data)
 	}
-	if err := unix.Prlimit(pid, unix.RLIMIT_DATA, nil, &data); err != nil {
-		return Limits{}, fmt.Errorf("reading RLIMIT_DATA of %d: %w", pid, err)
+	if err == nil {
+		return Limits{AS: as.Cur, Data: data.Cur}, nil
 	}
-	return Limits{AS: as.Cur, Data: data.Cur}, nil
+	if err != unix.EPERM {
+		return Limits{}, fmt.Errorf("reading the rlimits of %d: %w", pid, err)
+	}
+	return ReadLimitsFile(filepath.Join("/proc", strconv.Itoa(pid), "limits"))
+}
+
+// ReadLimitsFile parses a /proc/PID/limits file.
+func ReadLimitsFile(file string) (Limits, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Limits{}, fmt.Errorf("reading the rlimits: %w", err)
+	}
+	l := Limits{AS: Unlimited, Data: Unlimited}
+	found := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		var dst *uint64
+		switch {
+		case strings.HasPrefix(line, "Max address space "):
+			dst = &l.AS
+		case strings.HasPrefix(line, "Max data size "):
+			dst = &l.Data
+		default:
+			continue
+		}
+		// "Max data size  <soft>  <hard>  bytes": the soft limit is the
+		// third field from the end.
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			return Limits{}, fmt.Errorf("%s: %q", file, line)
+		}
+		if soft := f[len(f)-3]; soft != "unlimited" {
+			v, err := strconv.ParseUint(soft, 10, 64)
+			if err != nil {
+				return Limits{}, fmt.Errorf("%s: %q: %w", file, line, err)
+			}
+			*dst = v
+		}
+		found++
+	}
+	if found != 2 {
+		return Limits{}, fmt.Errorf("%s: no address space or data size limit", file)
+	}
+	return l, nil
 }
 
 // Rule is what refused a request.

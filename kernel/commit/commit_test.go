@@ -104,3 +104,31 @@ func TestReadHost(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReadLimitsFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "limits")
+	data := `Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max data size             unlimited            unlimited            bytes
+Max stack size            8388608              unlimited            bytes
+Max address space         268435456            unlimited            bytes
+`
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ReadLimitsFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.AS != 256<<20 || l.Data != Unlimited {
+		t.Errorf("read %+v", l)
+	}
+	// The host's own file parses the same as prlimit(2) says.
+	own, err := ReadLimitsFile("/proc/self/limits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if via, _ := ReadLimits(os.Getpid()); via != own {
+		t.Errorf("/proc/self/limits %+v, prlimit %+v", own, via)
+	}
+}

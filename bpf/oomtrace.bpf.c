@@ -1035,8 +1035,8 @@ int BPF_PROG(tp_btf_signal_generate, int sig, struct kernel_siginfo *info, struc
  * request (mmap's length, mremap's new length, brk's address) under the
  * thread id, nothing else; an exit hook that did not fail returns at once,
  * without touching the map. Only a failure reads the task and reserves a
- * record. Fork-like calls need no enter hook: their request is the parent's
- * own commit, read at the failing exit.
+ * record. A fork-like call's request is the parent's own commit, read at the
+ * failing exit; clone and clone3's enter hooks store only their flags.
  *
  * The stash is never deleted on success: each thread runs one syscall at a
  * time and its next enter overwrites its entry, and the LRU ages out the
@@ -1053,7 +1053,7 @@ enum alloc_syscall {
 };
 
 struct alloc_request {
-	u64 arg;     /* mmap: length; mremap: new_len; brk: the requested break */
+	u64 arg;     /* mmap: length; mremap: new_len; brk: the requested break; clone, clone3: flags */
 	u64 old_len; /* mremap: old_len */
 	u32 syscall; /* enum alloc_syscall */
 	u32 pad;
@@ -1077,6 +1077,9 @@ struct alloc_record {
 	u64 stack_vm;
 	/* Refusals of this process and syscall so far (alloc_counts). */
 	u64 count;
+	/* clone, clone3: the flags asked for (CLONE_VM: a thread, no copy of
+	 * the mm to charge). */
+	u64 clone_flags;
 };
 
 const struct alloc_record *unused_alloc_record __attribute__((unused));
@@ -1139,7 +1142,7 @@ struct {
 
 #define ALLOC_GATE_NS (10 * 1000 * 1000ULL)
 
-static __always_inline int refused(u32 syscall, long ret, u64 request, u64 old_len)
+static __always_inline int refused(u32 syscall, long ret, u64 request, u64 old_len, u64 clone_flags)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct alloc_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .syscall = syscall };
@@ -1179,6 +1182,7 @@ static __always_inline int refused(u32 syscall, long ret, u64 request, u64 old_l
 	r->ret = ret;
 	r->request = request;
 	r->old_len = old_len;
+	r->clone_flags = clone_flags;
 	r->count = c->count;
 	read_task(task, &r->task);
 	mm = BPF_CORE_READ(task, mm);
@@ -1204,8 +1208,10 @@ static __always_inline int sized_exit(u32 syscall, long ret)
 	tid = (u32)bpf_get_current_pid_tgid();
 	req = bpf_map_lookup_elem(&alloc_requests, &tid);
 	if (!req || req->syscall != syscall)
-		return refused(syscall, ret, 0, 0);
-	return refused(syscall, ret, req->arg, req->old_len);
+		return refused(syscall, ret, 0, 0, 0);
+	if (syscall == ALLOC_CLONE || syscall == ALLOC_CLONE3)
+		return refused(syscall, ret, 0, 0, req->arg);
+	return refused(syscall, ret, req->arg, req->old_len, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
@@ -1252,19 +1258,52 @@ int alloc_exit_brk(struct syscall_exit_ctx *ctx)
 
 	if (!req || req->syscall != ALLOC_BRK || ret >= req->arg)
 		return 0;
-	return refused(ALLOC_BRK, ctx->ret, req->arg - ret, ret);
+	return refused(ALLOC_BRK, ctx->ret, req->arg - ret, ret, 0);
 }
 
-#define FORKLIKE_EXIT(name, syscall)                                         \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                           \
-	int alloc_exit_##name(struct syscall_exit_ctx *ctx)                  \
-	{                                                                    \
-		if (ctx->ret != -ENOMEM)                                     \
-			return 0;                                            \
-		return refused(syscall, ctx->ret, 0, 0);                     \
-	}
+/* fork and vfork take no arguments; clone's flags are its first, clone3's
+ * the first field of its struct clone_args. */
+SEC("tracepoint/syscalls/sys_exit_fork")
+int alloc_exit_fork(struct syscall_exit_ctx *ctx)
+{
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	return refused(ALLOC_FORK, ctx->ret, 0, 0, 0);
+}
 
-FORKLIKE_EXIT(fork, ALLOC_FORK)
-FORKLIKE_EXIT(vfork, ALLOC_VFORK)
-FORKLIKE_EXIT(clone, ALLOC_CLONE)
-FORKLIKE_EXIT(clone3, ALLOC_CLONE3)
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int alloc_exit_vfork(struct syscall_exit_ctx *ctx)
+{
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	return refused(ALLOC_VFORK, ctx->ret, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int alloc_enter_clone(struct syscall_enter_ctx *ctx)
+{
+	stash(ALLOC_CLONE, ctx->args[0], 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int alloc_exit_clone(struct syscall_exit_ctx *ctx)
+{
+	return sized_exit(ALLOC_CLONE, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int alloc_enter_clone3(struct syscall_enter_ctx *ctx)
+{
+	u64 flags = 0;
+
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
+	stash(ALLOC_CLONE3, flags, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int alloc_exit_clone3(struct syscall_exit_ctx *ctx)
+{
+	return sized_exit(ALLOC_CLONE3, ctx->ret);
+}

@@ -252,6 +252,11 @@ func (c *classifier) classify(a tracer.AllocRefused) refusal {
 		}
 		return r
 	}
+	if a.Thread {
+		// No mm copied, nothing charged: no commit rule applies.
+		r.decision = commit.Decision{Rule: commit.RuleOther}
+		return r
+	}
 	r.decision = commit.Classify(req, *r.acct, lim, c.pageSize)
 	return r
 }

@@ -128,6 +128,13 @@ func TestClassifyStrictFork(t *testing.T) {
 		t.Error("the numbers do not add up to a refusal")
 	}
 
+	// A thread (CLONE_VM) copies and charges nothing: no commit rule.
+	th := a
+	th.Syscall, th.Thread, th.RequestBytes = tracer.SyscallClone, true, 0
+	if r := c.classify(th); r.decision.Rule != commit.RuleOther {
+		t.Errorf("a refused thread: %s, want other", r.decision.Rule)
+	}
+
 	// The same request under RLIMIT_AS, as an mmap: rlimit_as, checked first.
 	c.limits = func(int) (commit.Limits, error) { return commit.Limits{AS: 256 << 20, Data: commit.Unlimited}, nil }
 	a.Syscall = tracer.SyscallMmap

@@ -57,11 +57,17 @@ type AllocRefused struct {
 	OldLen uint64
 	// The caller's mm at the refusal, pages: mm->total_vm, data_vm, stack_vm.
 	TotalVMPages, DataPages, StackPages uint64
+	// Thread: a clone with CLONE_VM, or a vfork: the child shares the
+	// caller's mm, so nothing is copied or charged (RequestBytes 0).
+	Thread bool
 	// Count is the refusals of this process and syscall so far, this one
 	// included: the BPF side sends a record at most every 10 ms per
 	// process and syscall and counts the rest (Tracer.AllocCount).
 	Count uint64
 }
+
+// cloneVM is CLONE_VM (uapi/linux/sched.h).
+const cloneVM = 0x100
 
 // allocRecordSize is the size of struct alloc_record in the BPF object.
 var allocRecordSize = binary.Size(oomtraceAllocRecord{})
@@ -86,7 +92,8 @@ func decodeAlloc(raw []byte) (Record, error) {
 		BootNs: r.BootNs, Syscall: name, Task: task, Ret: r.Ret, RequestBytes: r.Request, OldLen: r.OldLen,
 		TotalVMPages: r.TotalVm, DataPages: r.DataVm, StackPages: r.StackVm, Count: r.Count,
 	}
-	if name.ForkLike() {
+	a.Thread = name == SyscallVfork || (name == SyscallClone || name == SyscallClone3) && r.CloneFlags&cloneVM != 0
+	if name.ForkLike() && !a.Thread {
 		a.RequestBytes = (r.DataVm + r.StackVm) * pageSize
 	}
 	return Record{Kind: KindAllocRefused, BootNs: r.BootNs, Trigger: task.Process, Alloc: a}, nil
@@ -118,15 +125,15 @@ func (t *Tracer) AllocCount(pid uint32, startTime uint64, syscall Syscall) (uint
 // enter without its exit would leave a stash behind).
 var allocHooks = []struct {
 	syscall     Syscall
-	exit, enter string // program names; enter "" for fork-like calls
+	exit, enter string // program names; enter "" where the exit needs nothing stored (fork, vfork)
 }{
 	{SyscallMmap, "alloc_exit_mmap", "alloc_enter_mmap"},
 	{SyscallMremap, "alloc_exit_mremap", "alloc_enter_mremap"},
 	{SyscallBrk, "alloc_exit_brk", "alloc_enter_brk"},
 	{SyscallFork, "alloc_exit_fork", ""},
 	{SyscallVfork, "alloc_exit_vfork", ""},
-	{SyscallClone, "alloc_exit_clone", ""},
-	{SyscallClone3, "alloc_exit_clone3", ""},
+	{SyscallClone, "alloc_exit_clone", "alloc_enter_clone"},
+	{SyscallClone3, "alloc_exit_clone3", "alloc_enter_clone3"},
 }
 
 // attachAlloc hooks the syscall tracepoints of alloc_refused, each syscall

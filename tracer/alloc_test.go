@@ -67,6 +67,21 @@ func TestDecodeAlloc(t *testing.T) {
 		t.Errorf("clone decoded %+v, want a request of data_vm + stack_vm", a)
 	}
 
+	// A thread (CLONE_VM) copies no mm: nothing charged.
+	raw.CloneFlags = 0x100 | 0x800
+	rec, err = DecodeRecord(encodeAlloc(t, raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := rec.Alloc; !a.Thread || a.RequestBytes != 0 {
+		t.Errorf("CLONE_VM clone decoded %+v, want a thread with no request", a)
+	}
+	raw.CloneFlags = 0
+	raw.Syscall = uint32(oomtraceAllocSyscallALLOC_VFORK)
+	if rec, _ := DecodeRecord(encodeAlloc(t, raw)); !rec.Alloc.Thread {
+		t.Error("a vfork is not a thread of the caller's mm")
+	}
+
 	raw.Syscall = 99
 	if _, err := DecodeRecord(encodeAlloc(t, raw)); err == nil {
 		t.Error("an unknown syscall decoded")

@@ -27,19 +27,20 @@ type oomtraceAllocKey struct {
 }
 
 type oomtraceAllocRecord struct {
-	_       structs.HostLayout
-	BootNs  uint64
-	Seq     uint64
-	Kind    uint32
-	Syscall uint32
-	Task    oomtraceTaskInfo
-	Ret     int64
-	Request uint64
-	OldLen  uint64
-	TotalVm uint64
-	DataVm  uint64
-	StackVm uint64
-	Count   uint64
+	_          structs.HostLayout
+	BootNs     uint64
+	Seq        uint64
+	Kind       uint32
+	Syscall    uint32
+	Task       oomtraceTaskInfo
+	Ret        int64
+	Request    uint64
+	OldLen     uint64
+	TotalVm    uint64
+	DataVm     uint64
+	StackVm    uint64
+	Count      uint64
+	CloneFlags uint64
 }
 
 type oomtraceAllocRequest struct {
@@ -217,6 +218,8 @@ const (
 	oomtraceMapRunning                  = "running"
 	oomtraceMapStackBuf                 = "stack_buf"
 	oomtraceProgAllocEnterBrk           = "alloc_enter_brk"
+	oomtraceProgAllocEnterClone         = "alloc_enter_clone"
+	oomtraceProgAllocEnterClone3        = "alloc_enter_clone3"
 	oomtraceProgAllocEnterMmap          = "alloc_enter_mmap"
 	oomtraceProgAllocEnterMremap        = "alloc_enter_mremap"
 	oomtraceProgAllocExitBrk            = "alloc_exit_brk"
@@ -295,6 +298,8 @@ type oomtraceSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceProgramSpecs struct {
 	AllocEnterBrk           *ebpf.ProgramSpec `ebpf:"alloc_enter_brk"`
+	AllocEnterClone         *ebpf.ProgramSpec `ebpf:"alloc_enter_clone"`
+	AllocEnterClone3        *ebpf.ProgramSpec `ebpf:"alloc_enter_clone3"`
 	AllocEnterMmap          *ebpf.ProgramSpec `ebpf:"alloc_enter_mmap"`
 	AllocEnterMremap        *ebpf.ProgramSpec `ebpf:"alloc_enter_mremap"`
 	AllocExitBrk            *ebpf.ProgramSpec `ebpf:"alloc_exit_brk"`
@@ -413,6 +418,8 @@ type oomtraceVariables struct {
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtracePrograms struct {
 	AllocEnterBrk           *ebpf.Program `ebpf:"alloc_enter_brk"`
+	AllocEnterClone         *ebpf.Program `ebpf:"alloc_enter_clone"`
+	AllocEnterClone3        *ebpf.Program `ebpf:"alloc_enter_clone3"`
 	AllocEnterMmap          *ebpf.Program `ebpf:"alloc_enter_mmap"`
 	AllocEnterMremap        *ebpf.Program `ebpf:"alloc_enter_mremap"`
 	AllocExitBrk            *ebpf.Program `ebpf:"alloc_exit_brk"`
@@ -442,6 +449,8 @@ type oomtracePrograms struct {
 func (p *oomtracePrograms) Close() error {
 	return _OomtraceClose(
 		p.AllocEnterBrk,
+		p.AllocEnterClone,
+		p.AllocEnterClone3,
 		p.AllocEnterMmap,
 		p.AllocEnterMremap,
 		p.AllocExitBrk,

@@ -187,6 +187,7 @@ type config struct {
 	// The refusing mode (see Refuse).
 	refuseMmaps, forkMB, forks int
 	refuseBytes, rlimitAS      uint64
+	refuseHold                 time.Duration
 }
 
 // Main is the workload subcommand: join a cgroup, allocate and touch memory
@@ -208,6 +209,7 @@ func Main(args []string) int {
 	fs.Uint64Var(&c.rlimitAS, "rlimit-as", 0, "set RLIMIT_AS first, this many bytes above the process's size (0: leave it)")
 	fs.IntVar(&c.forkMB, "fork-mb", 0, "instead: touch this many MiB, then fork -forks times, counting the refused ones")
 	fs.IntVar(&c.forks, "forks", 1, "forks of -fork-mb")
+	fs.DurationVar(&c.refuseHold, "refuse-hold", 0, "stay alive this long after the last refused call")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +31,10 @@ type Refuse struct {
 	// then fork Forks times instead of mmapping (a strict-overcommit fork
 	// refusal; VM only).
 	ForkMB, Forks int
+	// Hold keeps the process alive this long after its last call, as a
+	// real program would be: what decides a refusal (its rlimits, the
+	// node's Committed_AS with its memory) is read when the record arrives.
+	Hold time.Duration
 }
 
 // RefuseResult is what the process counted.
@@ -42,7 +48,7 @@ type RefuseResult struct {
 func (r Refuse) Run(ctx context.Context, bin string) (RefuseResult, error) {
 	args := []string{Command, "-refuse-mmaps", strconv.Itoa(r.Mmaps), "-refuse-bytes", strconv.FormatUint(r.Bytes, 10),
 		"-comm", r.Comm, "-rlimit-as", strconv.FormatUint(r.RlimitAS, 10),
-		"-fork-mb", strconv.Itoa(r.ForkMB), "-forks", strconv.Itoa(r.Forks)}
+		"-fork-mb", strconv.Itoa(r.ForkMB), "-forks", strconv.Itoa(r.Forks), "-refuse-hold", r.Hold.String()}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -98,8 +104,9 @@ func (c config) refuse() error {
 			_, _ = syscall.Wait4(int(pid), &ws, 0, nil)
 			other++
 		}
+		time.Sleep(c.refuseHold)
 		fmt.Printf("refused %d other %d\n", refused, other)
-		_ = mem[0]
+		runtime.KeepAlive(mem)
 		return nil
 	}
 	for i := 0; i < c.refuseMmaps; i++ {
@@ -109,6 +116,7 @@ func (c config) refuse() error {
 		}
 		count(err)
 	}
+	time.Sleep(c.refuseHold)
 	fmt.Printf("refused %d other %d\n", refused, other)
 	return nil
 }

@@ -1,14 +1,17 @@
 package daemon
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/oomtrace/oomtrace/enrich"
+	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/kernel/commit"
 	"github.com/oomtrace/oomtrace/tracer"
+	"github.com/rs/zerolog"
 )
 
 // Refusals come as records at most every 10 ms, each with the count so
@@ -174,5 +177,20 @@ func TestClassifierCachesAccounting(t *testing.T) {
 	now = now.Add(accountingTTL)
 	if a, _ := c.accounting(); a.CommittedBytes != 2<<10 {
 		t.Error("not read again after the TTL")
+	}
+}
+
+// --format console writes an alloc_refused line as its sentence.
+func TestConsoleAllocRefused(t *testing.T) {
+	var buf bytes.Buffer
+	log := newLogger(Config{Format: "console"}, &buf, false)
+	r := refusal{AllocRefused: tracer.AllocRefused{Time: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), Syscall: tracer.SyscallMmap,
+		Task: tracer.Task{Process: tracer.Process{Pid: 9, Comm: "big"}}, RequestBytes: 1 << 40},
+		decision: commit.Decision{Rule: commit.RuleHeuristic},
+		acct:     &commit.Accounting{MemTotalBytes: 8 << 30}}
+	event.Write(log, zerolog.WarnLevel, allocEvent(allocLine{refusal: r, Repeats: 1}, enrich.AllocResult{}, 4096))
+	want := "2026-12-01T12:00:00.000Z mmap of big[9] refused: heuristic overcommit, 1024.0 GiB > 8.0 GiB RAM + 0 KiB swap\n"
+	if buf.String() != want {
+		t.Errorf("console:\n got %q\nwant %q", buf.String(), want)
 	}
 }

@@ -48,11 +48,17 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	// The ledger reads the kernel log before the hooks attach, and the
+	// counters after: no kill falls between the two.
+	lg := openLedger(cfg.StateDir, log)
 	t, err := tracer.Open(cfg.Tracer)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	if lg != nil {
+		lg.attached()
+	}
 
 	m := metrics.New(500, t.Lost)
 	var server *metrics.Server
@@ -92,6 +98,13 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		defer poster.Close() // after the queue's drain below: the last kills' counts go out too
 	}
 	logStartup(log, h, enricher, dockerCache != nil, criAddr, poster != nil, serverAddr(server))
+	if lg != nil {
+		lg.report()
+		stopLedger, ledgerDone := make(chan struct{}), make(chan struct{})
+		go func() { defer close(ledgerDone); lg.run(stopLedger) }()
+		// The last save, after the queue drained and the stopped line.
+		defer func() { close(stopLedger); <-ledgerDone }()
+	}
 	if dockerCache != nil {
 		// Run returns early only when Docker cannot be used at all (a
 		// DOCKER_HOST it cannot parse): say so once, trace on without it.

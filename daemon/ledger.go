@@ -55,11 +55,20 @@ func openLedger(dir string, log zerolog.Logger) *keeper {
 	k.bootID, _ = ledger.BootID()
 	k.prev, k.prevErr = ledger.Load(dir)
 	from, all := uint64(0), true
-	if k.sameBoot() && k.prev.KmsgSeq != nil {
-		from, all = *k.prev.KmsgSeq, false
+	var savedAt time.Duration // records logged before were the saving run's
+	if k.sameBoot() {
+		if k.prev.KmsgSeq != nil {
+			from, all = *k.prev.KmsgSeq, false
+		} else {
+			savedAt = time.Duration(k.prev.MonotonicNs)
+		}
 	}
 	// Everything logged until now predates the hooks: backfill it all.
-	last, err := kmsg.Read(from, all, k.kills.Add)
+	last, err := kmsg.Read(from, all, func(r kmsg.Record) {
+		if time.Duration(r.TsUsec)*time.Microsecond > savedAt {
+			k.kills.Add(r)
+		}
+	})
 	if err != nil {
 		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("kmsg_unavailable",
 			fmt.Errorf("%w: kills while the tracer was down are counted, not named (needs CAP_SYSLOG)", err)))
@@ -93,7 +102,8 @@ func (k *keeper) attached() {
 
 // current reads the kernel's counters now.
 func (k *keeper) current() (ledger.State, error) {
-	s := ledger.State{Version: ledger.Version, BootID: k.bootID, SavedAt: time.Now(), Cgroups: []ledger.Cgroup{}}
+	s := ledger.State{Version: ledger.Version, BootID: k.bootID, SavedAt: time.Now(), Cgroups: []ledger.Cgroup{},
+		MonotonicNs: uint64(kmsg.Monotonic())}
 	var err error
 	if s.VMStatOOMKill, err = ledger.VMStatOOMKill(); err != nil {
 		return s, err

@@ -17,7 +17,7 @@ func TestSaveLoad(t *testing.T) {
 	seq := uint64(88021)
 	s := State{
 		BootID: "efe1f4b3-0838-4fa9-801c-67fba45ef19a", SavedAt: time.Date(2026, 12, 1, 14, 0, 0, 5, time.UTC),
-		VMStatOOMKill: 32390, Cgroups: []Cgroup{{Path: "/a", ID: 7, OOMKill: 3}, {Path: "/a/b", ID: 9}}, KmsgSeq: &seq,
+		VMStatOOMKill: 32390, Cgroups: []Cgroup{{Path: "/a", ID: 7, OOMKill: 3}, {Path: "/a/b", ID: 9}}, KmsgSeq: &seq, MonotonicNs: 21221533557000,
 	}
 	if err := Save(dir, s); err != nil {
 		t.Fatal(err)

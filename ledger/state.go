@@ -31,6 +31,10 @@ type State struct {
 	// KmsgSeq is the last /dev/kmsg record read; nil when the log could
 	// not be read.
 	KmsgSeq *uint64 `json:"kmsg_seq"`
+	// MonotonicNs is CLOCK_MONOTONIC at the save, the kernel log's clock:
+	// without KmsgSeq, the records of this boot logged before it were the
+	// saving run's to see, not missed.
+	MonotonicNs uint64 `json:"monotonic_ns"`
 }
 
 // Cgroup is one memory cgroup's count.

@@ -16,9 +16,14 @@ import (
 )
 
 // ledgerInterval is how often the running daemon saves the kernel's
-// counters (and at stop): a crash loses at most this much of the ledger,
-// and the timer wakes the idle daemon once per interval only.
+// counters (and at stop): the timer wakes the idle daemon once per
+// interval only.
 const ledgerInterval = 5 * time.Minute
+
+// ledgerAfterKill is how soon after a traced kill the ledger is saved
+// again (once for a whole storm): a crash then makes the next start
+// report and backfill, again, only the kills of the last few seconds.
+const ledgerAfterKill = 5 * time.Second
 
 // keeper is the daemon's ledger: what the previous run saved, what this
 // one saves. Used from Run's goroutine, then from the saver's alone.
@@ -37,6 +42,8 @@ type keeper struct {
 	kmsgSeq uint64
 	warned  bool // state_dir_error said once
 
+	kicks chan struct{} // a traced kill: save soon
+
 	// Startup's kernel log: the kills logged before the hooks attached.
 	kills   kmsg.Collector
 	attachT time.Duration // CLOCK_MONOTONIC at attach
@@ -48,7 +55,7 @@ func openLedger(dir string, log zerolog.Logger) *keeper {
 	if dir == "" {
 		return nil
 	}
-	k := &keeper{dir: dir, log: log}
+	k := &keeper{dir: dir, log: log, kicks: make(chan struct{}, 1)}
 	if h, err := cgroupfs.FindMemoryHierarchy(); err == nil {
 		k.h, k.hasH = h, true
 	}
@@ -203,13 +210,31 @@ func (k *keeper) save() {
 	k.store(s)
 }
 
-// run saves every ledgerInterval until stop is closed, then once more.
+// killed says a kill was traced: the ledger is saved within
+// ledgerAfterKill. Never blocks (the writer's goroutine calls it).
+func (k *keeper) killed() {
+	select {
+	case k.kicks <- struct{}{}:
+	default:
+	}
+}
+
+// run saves every ledgerInterval, soon after traced kills, and once more
+// when stop is closed.
 func (k *keeper) run(stop <-chan struct{}) {
 	t := time.NewTicker(ledgerInterval)
 	defer t.Stop()
+	var soon <-chan time.Time // armed by a kill, nil otherwise
 	for {
 		select {
 		case <-t.C:
+			k.save()
+		case <-k.kicks:
+			if soon == nil {
+				soon = time.After(ledgerAfterKill)
+			}
+		case <-soon:
+			soon = nil
 			k.save()
 		case <-stop:
 			k.save()

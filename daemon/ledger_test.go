@@ -8,6 +8,7 @@ import (
 
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/kernel/kmsg"
+	"github.com/oomtrace/oomtrace/ledger"
 	"github.com/rs/zerolog"
 )
 
@@ -44,4 +45,28 @@ func TestKmsgKillEvent(t *testing.T) {
 	if !strings.Contains(buf.String(), "hog2[43]") {
 		t.Errorf("console: %s", buf.String())
 	}
+}
+
+// A traced kill has the ledger saved within ledgerAfterKill, not only at
+// the next interval or at stop.
+func TestLedgerSavedAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	k := &keeper{dir: dir, log: zerolog.Nop(), kicks: make(chan struct{}, 1), bootID: "b"}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); k.run(stop) }()
+	defer func() { close(stop); <-done }()
+	start := time.Now()
+	k.killed()
+	k.killed() // a storm: one save
+	for time.Since(start) < ledgerAfterKill+3*time.Second {
+		if s, err := ledger.Load(dir); err == nil {
+			if s.BootID != "b" || s.MonotonicNs == 0 {
+				t.Errorf("saved %+v", s)
+			}
+			t.Logf("saved %v after the kill", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no ledger saved %v after a kill", ledgerAfterKill+3*time.Second)
 }

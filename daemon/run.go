@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	debug.FreeOSMemory()
 
 	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills(), poster: poster,
-		classifier: newClassifier()}
+		classifier: newClassifier(), ledger: lg}
 	w.allocs = newAllocRefusals(func(k allocKey) (uint64, bool) { return t.AllocCount(k.pid, k.startTime, k.syscall) },
 		func(r refusal, n uint64) { m.AllocRefused(string(r.Syscall), string(r.decision.Rule), n) })
 	p := startPipeline(cfg.QueueSize, stages{
@@ -214,6 +214,7 @@ type writer struct {
 	// allocs aggregates alloc_refused lines; classifier names their rule.
 	allocs     *allocRefusals
 	classifier *classifier
+	ledger     *keeper // nil: no --state-dir
 }
 
 func (w *writer) handle(it item) {
@@ -229,6 +230,9 @@ func (w *writer) handle(it item) {
 		return
 	}
 	w.write(it.kill)
+	if w.ledger != nil {
+		w.ledger.killed()
+	}
 }
 
 func (w *writer) writeNoKills(lines []noKillLine) {

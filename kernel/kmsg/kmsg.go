@@ -187,6 +187,9 @@ type Collector struct {
 
 // Add takes the next record.
 func (c *Collector) Add(r Record) {
+	if !strings.Contains(r.Msg, "oom-kill:") && !strings.Contains(r.Msg, "Killed process") {
+		return // most of the log: no regexp for it
+	}
 	if s, ok := ParseSummary(r.Msg); ok {
 		c.pending = &s
 		return

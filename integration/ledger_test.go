@@ -238,3 +238,22 @@ func TestLedgerBadState(t *testing.T) {
 		})
 	}
 }
+
+// A state directory that cannot be made: one state_dir_error warning, and
+// the daemon traces on.
+func TestLedgerStateDirUnwritable(t *testing.T) {
+	oomtest.RequireRoot(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, stop := startDaemonWith(t, func(cfg *daemon.Config) { cfg.StateDir = filepath.Join(file, "state") })
+	stop()
+	n := 0
+	out.lines(t, "state_dir_error", func(b []byte) { n++; t.Logf("%s", b) })
+	stopped := 0
+	out.lines(t, "oomtrace_stopped", func([]byte) { stopped++ })
+	if n != 1 || stopped != 1 {
+		t.Errorf("%d state_dir_error lines, %d stopped lines: want one of each", n, stopped)
+	}
+}

@@ -28,6 +28,10 @@ type Config struct {
 	RiskInterval  time.Duration
 	// Tracer.Candidates also says how many candidates each event lists.
 	Tracer tracer.Config
+	// StateDir keeps the ledger of the kernel's OOM counters across
+	// restarts (oom_missed, the kills backfilled from the kernel log); ""
+	// disables it.
+	StateDir string
 	// CPUProfile, when set, is a file for a pprof CPU profile of the whole
 	// run (what `make bench` reads the per-kill costs from).
 	CPUProfile string

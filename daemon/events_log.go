@@ -70,6 +70,7 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 		SchemaVersion: event.SchemaVersion,
 		BootNs:        k.BootNs,
 		Attach:        string(k.Attach),
+		Source:        event.SourceBPF,
 		Victim: event.Victim{
 			Pid: v.Pid, Tid: v.Tid, Comm: v.Comm, UID: v.UID, OOMScoreAdj: v.OOMScoreAdj, StartTimeNs: v.StartTime,
 			Pages:   event.Pages{Anon: v.Pages.Anon, File: v.Pages.File, Shmem: v.Pages.Shmem, Swap: v.Pages.Swap, PgTables: v.Pages.PgTables},

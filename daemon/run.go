@@ -48,11 +48,17 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	// The ledger reads the kernel log before the hooks attach, and the
+	// counters after: no kill falls between the two.
+	lg := openLedger(cfg.StateDir, log)
 	t, err := tracer.Open(cfg.Tracer)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	if lg != nil {
+		lg.attached()
+	}
 
 	m := metrics.New(500, t.Lost)
 	var server *metrics.Server
@@ -92,6 +98,13 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		defer poster.Close() // after the queue's drain below: the last kills' counts go out too
 	}
 	logStartup(log, h, enricher, dockerCache != nil, criAddr, poster != nil, serverAddr(server))
+	if lg != nil {
+		lg.report()
+		stopLedger, ledgerDone := make(chan struct{}), make(chan struct{})
+		go func() { defer close(ledgerDone); lg.run(stopLedger) }()
+		// The last save, after the queue drained and the stopped line.
+		defer func() { close(stopLedger); <-ledgerDone }()
+	}
 	if dockerCache != nil {
 		// Run returns early only when Docker cannot be used at all (a
 		// DOCKER_HOST it cannot parse): say so once, trace on without it.
@@ -126,7 +139,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	debug.FreeOSMemory()
 
 	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills(), poster: poster,
-		classifier: newClassifier()}
+		classifier: newClassifier(), ledger: lg}
 	w.allocs = newAllocRefusals(func(k allocKey) (uint64, bool) { return t.AllocCount(k.pid, k.startTime, k.syscall) },
 		func(r refusal, n uint64) { m.AllocRefused(string(r.Syscall), string(r.decision.Rule), n) })
 	p := startPipeline(cfg.QueueSize, stages{
@@ -201,6 +214,7 @@ type writer struct {
 	// allocs aggregates alloc_refused lines; classifier names their rule.
 	allocs     *allocRefusals
 	classifier *classifier
+	ledger     *keeper // nil: no --state-dir
 }
 
 func (w *writer) handle(it item) {
@@ -216,6 +230,9 @@ func (w *writer) handle(it item) {
 		return
 	}
 	w.write(it.kill)
+	if w.ledger != nil {
+		w.ledger.killed()
+	}
 }
 
 func (w *writer) writeNoKills(lines []noKillLine) {

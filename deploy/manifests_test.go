@@ -148,6 +148,9 @@ func one(t *testing.T, objs []k8s, kind string) *k8s {
 // trees and the CRI socket's directory mounted read-only at the same
 // paths, every node, small resources, and the image's own arguments with
 // the Kubernetes ones after them.
+// stateDir is --state-dir's default, the ledger's directory on the node.
+const stateDir = "/var/lib/oomtrace"
+
 func TestDaemonSet(t *testing.T) {
 	ds := one(t, manifestObjects(t), "DaemonSet")
 	pod := ds.Spec.Template.Spec
@@ -186,22 +189,29 @@ func TestDaemonSet(t *testing.T) {
 	}
 
 	volumes := map[string]string{}
+	types := map[string]string{}
 	for _, v := range pod.Volumes {
 		if v.HostPath != nil {
 			volumes[v.Name] = v.HostPath.Path
+			types[v.Name] = v.HostPath.Type
 		}
 	}
 	var mounted []string
 	for _, m := range c.VolumeMounts {
 		host, ok := volumes[m.Name]
-		if !ok || host != m.MountPath || !m.ReadOnly {
+		if m.MountPath == stateDir {
+			// The ledger: the one writable mount, made on a new node.
+			if !ok || host != stateDir || m.ReadOnly || types[m.Name] != "DirectoryOrCreate" {
+				t.Errorf("volume mount %+v (type %q): want hostPath %s read-write, type DirectoryOrCreate", m, types[m.Name], stateDir)
+			}
+		} else if !ok || host != m.MountPath || !m.ReadOnly {
 			t.Errorf("volume mount %+v: want a read-only hostPath mounted at its own path", m)
 		}
 		mounted = append(mounted, m.MountPath)
 	}
 	slices.Sort(mounted)
-	if wantMounts := slices.Sorted(slices.Values(slices.Concat(hostMounts, criMounts))); !slices.Equal(mounted, wantMounts) {
-		t.Errorf("mounts %v, want %v (what TestContainerImage and TestContainerdRuntimeDefault run with, and the CRI socket's directory)", mounted, wantMounts)
+	if wantMounts := slices.Sorted(slices.Values(slices.Concat(hostMounts, criMounts, []string{stateDir}))); !slices.Equal(mounted, wantMounts) {
+		t.Errorf("mounts %v, want %v (what TestContainerImage and TestContainerdRuntimeDefault run with, the CRI socket's directory and the ledger)", mounted, wantMounts)
 	}
 
 	if c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" || c.Resources.Requests["cpu"] == "" {

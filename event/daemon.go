@@ -127,6 +127,7 @@ type Diagnostic struct {
 var Diagnostics = []string{
 	"record_error", "output_reopen_error", "docker_error", "no_memory_cgroups",
 	"cgroup_scan_error", "oom_risk_disabled", "oom_risk_scan_error", "stats_error", "cri_error", "k8s_events_error",
+	"state_dir_error", "kmsg_unavailable",
 }
 
 // NewDiagnostic is the diagnostic line for err.

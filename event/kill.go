@@ -9,21 +9,24 @@ import (
 // Kill is the oom_kill line: one per OOM decision of the kernel (in
 // mark_victim mode, one per kill). docs/events.md documents every field.
 type Kill struct {
-	Time          time.Time         `json:"time"`
-	SchemaVersion int               `json:"schema_version"`
-	BootNs        uint64            `json:"boot_ns"`
-	Attach        string            `json:"attach"`
-	Victim        Victim            `json:"victim"`
-	Trigger       Process           `json:"trigger"`
-	OOM           OOM               `json:"oom"`
-	Score         Score             `json:"score"`
-	Group         []Process         `json:"group"`
-	Kills         int               `json:"kills"`
-	Repeat        bool              `json:"repeat"`
-	Container     Container         `json:"container"`
-	K8s           K8s               `json:"k8s"`
-	EnrichErrors  map[string]string `json:"enrich_errors"`
-	Node          *Node             `json:"node,omitempty"` // global OOMs only
+	Time          time.Time `json:"time"`
+	SchemaVersion int       `json:"schema_version"`
+	BootNs        uint64    `json:"boot_ns"`
+	Attach        string    `json:"attach"`
+	// Source is bpf (traced) or kmsg (backfilled at startup from the
+	// kernel log: a kill while no tracer ran).
+	Source       string            `json:"source"`
+	Victim       Victim            `json:"victim"`
+	Trigger      Process           `json:"trigger"`
+	OOM          OOM               `json:"oom"`
+	Score        Score             `json:"score"`
+	Group        []Process         `json:"group"`
+	Kills        int               `json:"kills"`
+	Repeat       bool              `json:"repeat"`
+	Container    Container         `json:"container"`
+	K8s          K8s               `json:"k8s"`
+	EnrichErrors map[string]string `json:"enrich_errors"`
+	Node         *Node             `json:"node,omitempty"` // global OOMs only
 	// The tasks the decision weighed, the victim first ([] when not listed).
 	Candidates            []Candidate `json:"candidates"`
 	CandidatesTotal       *int        `json:"candidates_total"`

@@ -81,7 +81,9 @@ func launch(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, 
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	// Port 0: tests may run beside a real oomtrace on the default port.
-	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
+	// No ledger: a first start would backfill every kill in the kernel log,
+	// and these tests count the oom_kill lines of their own kills.
+	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0", "--state-dir", ""}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -264,6 +264,9 @@ func startTracer(t *testing.T, bin string, o runOpts) *tracer {
 	c := setprivCaps(o.caps)
 	argv := slices.Concat(o.wrap,
 		[]string{"setpriv", "--no-new-privs", "--inh-caps", c, "--ambient-caps", c, "--bounding-set", c, "--", bin, "--ready-file", tr.ready},
+		// The ledger in a directory of the test's, not the host's
+		// /var/lib/oomtrace: still written, under the unit's filter.
+		[]string{"--state-dir", t.TempDir()},
 		o.args)
 	tr.cmd = exec.Command(argv[0], argv[1:]...)
 	tr.cmd.Env = append(os.Environ(), o.env...)

@@ -41,7 +41,7 @@ func startTracer(bin string, args ...string) (*tracerProc, error) {
 		return nil, err
 	}
 	ready := filepath.Join(dir, "ready")
-	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--ready-file", ready, "--metrics-addr", "127.0.0.1:0", "--state-dir", ""}, args...)...)
 	t := &tracerProc{dir: dir}
 	err = t.start(cmd, func(line []byte) {
 		// Through the schema's own types: the message first, then its line.

@@ -18,12 +18,12 @@ func newPoster(cfg Config, log zerolog.Logger) *k8sevents.Poster {
 	if !cfg.K8sEvents {
 		return nil
 	}
-	client, err := k8sevents.InCluster()
+	api, err := k8sevents.InCluster()
 	if err != nil {
 		event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("k8s_events_error", err))
 		return nil
 	}
-	return k8sevents.New(client, k8sevents.Options{
+	return k8sevents.New(api, k8sevents.Options{
 		NodeName: os.Getenv("NODE_NAME"),
 		OnError: func(err error) {
 			event.Write(log, zerolog.DebugLevel, event.NewDiagnostic("k8s_events_error", err))

@@ -28,6 +28,13 @@
 // message). Nothing is read: no get, list or watch of Pods or Events. That
 // is the whole of the ClusterRole in deploy/kubernetes/daemonset.yaml, and
 // TestManifestRBACMatchesCode keeps the two equal.
+//
+// The calls go through API, two methods. InCluster implements it with
+// net/http alone, as the pod's service account: the package links neither
+// client-go nor k8s.io/api nor k8s.io/apimachinery (they added some 50 MB
+// to the daemon's binary, and 20 MiB to its idle memory, on every node,
+// --k8s-events or not); Event is core/v1 Event's wire format, which the
+// tests check against client-go's types.
 package k8sevents
 
 import (
@@ -38,12 +45,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 )
 
 const (
@@ -134,7 +135,7 @@ type Stats struct {
 
 // Poster posts the Events. Its methods are safe for concurrent use.
 type Poster struct {
-	client  kubernetes.Interface
+	api     API
 	node    string
 	window  time.Duration
 	now     func() time.Time
@@ -182,12 +183,12 @@ type entry struct {
 	lastSeen            time.Time // Now() at the last kill
 }
 
-// New returns a Poster writing through client. Nothing is posted until Run
-// runs; kills before that wait on the queue (and are lost if Close comes
-// first).
-func New(client kubernetes.Interface, opts Options) *Poster {
+// New returns a Poster writing through api (InCluster's, in a pod).
+// Nothing is posted until Run runs; kills before that wait on the queue
+// (and are lost if Close comes first).
+func New(api API, opts Options) *Poster {
 	p := &Poster{
-		client:  client,
+		api:     api,
 		node:    opts.NodeName,
 		window:  opts.Window,
 		now:     opts.Now,
@@ -473,23 +474,22 @@ func (p *Poster) write(ctx context.Context, e *entry, now time.Time) {
 	count := e.written + e.pending
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	events := p.client.CoreV1().Events(e.namespace)
 	if e.name != "" {
 		patch, err := json.Marshal(struct {
-			Count         int32       `json:"count"`
-			LastTimestamp metav1.Time `json:"lastTimestamp"`
-			Message       string      `json:"message"`
-		}{count, metav1.NewTime(e.last), e.message})
+			Count         int32  `json:"count"`
+			LastTimestamp Time   `json:"lastTimestamp"`
+			Message       string `json:"message"`
+		}{count, NewTime(e.last), e.message})
 		if err != nil {
 			panic(err) // cannot happen: plain fields
 		}
-		_, err = events.Patch(cctx, e.name, types.MergePatchType, patch, metav1.PatchOptions{})
+		err = p.api.PatchEvent(cctx, e.namespace, e.name, patch)
 		if err == nil {
 			p.patched.Add(1)
 			e.written, e.pending = count, 0
 			return
 		}
-		if !apierrors.IsNotFound(err) {
+		if !errors.Is(err, ErrNotFound) {
 			p.report(fmt.Errorf("k8sevents: patching Event %s/%s of pod %s (count %d): %w", e.namespace, e.name, e.pod, count, err))
 			return
 		}
@@ -498,7 +498,7 @@ func (p *Poster) write(ctx context.Context, e *entry, now time.Time) {
 		e.name = ""
 	}
 	ev := p.event(e, count)
-	if _, err := events.Create(cctx, ev, metav1.CreateOptions{}); err != nil {
+	if err := p.api.CreateEvent(cctx, ev); err != nil {
 		p.report(fmt.Errorf("k8sevents: creating Event for pod %s/%s (count %d): %w", e.namespace, e.pod, count, err))
 		return
 	}
@@ -507,23 +507,25 @@ func (p *Poster) write(ctx context.Context, e *entry, now time.Time) {
 	e.written, e.pending = count, 0
 }
 
-func (p *Poster) event(e *entry, count int32) *corev1.Event {
-	return &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Name: p.eventName(e.pod), Namespace: e.namespace},
-		InvolvedObject: corev1.ObjectReference{
+func (p *Poster) event(e *entry, count int32) *Event {
+	return &Event{
+		APIVersion: "v1",
+		Kind:       "Event",
+		ObjectMeta: ObjectMeta{Name: p.eventName(e.pod), Namespace: e.namespace},
+		InvolvedObject: ObjectReference{
 			Kind:       "Pod",
 			APIVersion: "v1",
 			Namespace:  e.namespace,
 			Name:       e.pod,
-			UID:        types.UID(e.uid),
+			UID:        e.uid,
 			FieldPath:  e.fieldPath,
 		},
 		Reason:              Reason,
 		Message:             e.message,
-		Type:                corev1.EventTypeWarning,
-		Source:              corev1.EventSource{Component: Component, Host: p.node},
-		FirstTimestamp:      metav1.NewTime(e.first),
-		LastTimestamp:       metav1.NewTime(e.last),
+		Type:                EventTypeWarning,
+		Source:              EventSource{Component: Component, Host: p.node},
+		FirstTimestamp:      NewTime(e.first),
+		LastTimestamp:       NewTime(e.last),
 		Count:               count,
 		ReportingController: Component,
 		ReportingInstance:   p.node,

@@ -2,11 +2,19 @@ package k8sevents
 
 // No API server can run on the CI machine: these tests post to client-go's
 // fake clientset (k8s.io/client-go/kubernetes/fake), an in-memory object
-// tracker that records every API call. What they check is what the Poster
-// asks for (which calls, with which objects and patches) and what the
-// tracker holds afterwards; the API server's own validation and admission
-// are not exercised. Time is a fake clock (Options.Now) moved by the
-// tests, and Flush waits for the worker instead of sleeping.
+// tracker that records every API call, standing in for it through fakeAPI
+// (fakeapi_test.go), which implements API on it. fakeAPI turns each Event
+// into a core/v1 Event by its JSON, decoded strictly, so the wire format is
+// checked against client-go's own type. What the tests check is what the
+// Poster asks for (which calls, with which objects and patches) and what
+// the tracker holds afterwards; the API server's own validation and
+// admission are not exercised. Time is a fake clock (Options.Now) moved by
+// the tests, and Flush waits for the worker instead of sleeping. The REST
+// client InCluster returns is tested in rest_test.go, against an HTTPS
+// test server.
+//
+// client-go is imported by tests only: the package itself does not link
+// it.
 
 import (
 	"context"
@@ -67,7 +75,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 	if opts.NodeName == "" {
 		opts.NodeName = "node-a"
 	}
-	h.p = New(h.client, opts)
+	h.p = New(&fakeAPI{t: t, cs: h.client}, opts)
 	t.Cleanup(h.p.Close)
 	return h
 }
@@ -388,7 +396,12 @@ func TestKillNeverBlocks(t *testing.T) {
 		return false, nil, nil
 	})
 	h.p.Kill(kill("a-0", 1))
-	<-stuck
+	select {
+	case <-stuck:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the create never reached the fake clientset")
+	}
 	start := time.Now()
 	for i := range 1000 {
 		h.p.Kill(kill("b-0", uint32(i)))
@@ -585,7 +598,7 @@ func TestMessage(t *testing.T) {
 }
 
 func TestEventName(t *testing.T) {
-	p := New(fake.NewClientset(), Options{Now: func() time.Time { return t0 }})
+	p := New(nil, Options{Now: func() time.Time { return t0 }})
 	a, b := p.eventName("web-0"), p.eventName("web-0")
 	if a == b || !strings.HasPrefix(a, "web-0.") {
 		t.Errorf("names %q %q: want distinct web-0.<hex>", a, b)

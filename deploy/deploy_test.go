@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/oomtrace/oomtrace/kernel/kmsg"
+	"github.com/oomtrace/oomtrace/ledger"
 	"net/http"
 	"os"
 	"os/exec"
@@ -265,8 +267,8 @@ func startTracer(t *testing.T, bin string, o runOpts) *tracer {
 	argv := slices.Concat(o.wrap,
 		[]string{"setpriv", "--no-new-privs", "--inh-caps", c, "--ambient-caps", c, "--bounding-set", c, "--", bin, "--ready-file", tr.ready},
 		// The ledger in a directory of the test's, not the host's
-		// /var/lib/oomtrace: still written, under the unit's filter.
-		[]string{"--state-dir", t.TempDir()},
+		// /var/lib/oomtrace: still read and written, under the unit's filter.
+		[]string{"--state-dir", seededStateDir(t)},
 		o.args)
 	tr.cmd = exec.Command(argv[0], argv[1:]...)
 	tr.cmd.Env = append(os.Environ(), o.env...)
@@ -732,4 +734,32 @@ func tracerSyscalls(log, bin string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// seededStateDir is a state directory as a run of this boot would leave
+// it, up to now: the tracer then backfills no kill of the kernel log that
+// other tests made (a first start backfills the whole log, and scratch
+// cgroup paths recur between test binaries), yet reads and writes the
+// ledger as it does on a node.
+func seededStateDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	boot, err := ledger.BootID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := kmsg.Read(0, true, func(kmsg.Record) {})
+	if err != nil {
+		t.Fatalf("reading the kernel log: %v", err)
+	}
+	vm, err := ledger.VMStatOOMKill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ledger.State{Version: ledger.Version, BootID: boot, SavedAt: time.Now(), VMStatOOMKill: vm,
+		Cgroups: []ledger.Cgroup{}, KmsgSeq: &last, MonotonicNs: uint64(kmsg.Monotonic())}
+	if err := ledger.Save(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -48,6 +48,16 @@ func allocLines(t *testing.T, out *lockedBuffer, pid int) []event.AllocRefused {
 	return got
 }
 
+// awaitAllocLine waits (bounded) for the daemon's first alloc_refused line
+// of pid, before the test stops it: the first refusal's line goes out at
+// once, but an emulated VM (arm64) can take its time enriching it, and a
+// stop meanwhile would leave the line to the drain's bound.
+func awaitAllocLine(t *testing.T, out *lockedBuffer, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); len(allocLines(t, out, pid)) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+}
+
 // A 1 TiB anonymous mmap is refused by the overcommit heuristic (mode 0:
 // more than RAM + swap) without allocating anything: the line names the
 // process, the syscall, the size and the rule, with the numbers.
@@ -65,6 +75,7 @@ func TestAllocRefusedMmapHeuristic(t *testing.T) {
 	if res.Refused != 1 {
 		t.Fatalf("the kernel refused %d of 1 mmaps of 1 TiB", res.Refused)
 	}
+	awaitAllocLine(t, out, res.Pid)
 	stop()
 	got := allocLines(t, out, res.Pid)
 	if len(got) != 1 {
@@ -94,6 +105,7 @@ func TestAllocRefusedLoopAggregated(t *testing.T) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
+	awaitAllocLine(t, out, res.Pid)
 	stop()
 	if res.Refused != 10000 {
 		t.Fatalf("the kernel refused %d of 10000 mmaps of 1 TiB (%d other)", res.Refused, res.Other)
@@ -130,6 +142,7 @@ func TestAllocRefusedRlimitAS(t *testing.T) {
 	if res.Refused != 1 {
 		t.Fatalf("the kernel refused %d of 1 mmaps of 1 GiB past RLIMIT_AS (%d other)", res.Refused, res.Other)
 	}
+	awaitAllocLine(t, out, res.Pid)
 	stop()
 	got := allocLines(t, out, res.Pid)
 	if len(got) != 1 {
@@ -185,6 +198,7 @@ func TestAllocRefusedStrictFork(t *testing.T) {
 	if res.Refused != 3 {
 		t.Fatalf("the kernel refused %d of 3 forks (%d other)", res.Refused, res.Other)
 	}
+	awaitAllocLine(t, out, res.Pid)
 	stop()
 	got := allocLines(t, out, res.Pid)
 	var n uint64

@@ -50,9 +50,6 @@ type Record struct {
 
 	// KindCandidates and KindNoKill only (Scope too).
 	Candidates Candidates
-
-	// KindAllocRefused only.
-	Alloc *AllocRefused
 }
 
 var pageSize = uint64(os.Getpagesize())
@@ -99,8 +96,6 @@ func DecodeRecord(raw []byte) (Record, error) {
 	case KindKillBegin, KindMark, KindKillEnd, KindRekill:
 	case KindCandidates, KindNoKill:
 		return decodeCandidates(raw)
-	case KindAllocRefused:
-		return decodeAlloc(raw)
 	default:
 		return Record{}, fmt.Errorf("decoding record: unknown kind %d", kind)
 	}

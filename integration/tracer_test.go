@@ -261,8 +261,9 @@ func checkAgainstKernelLog(t *testing.T, k tracer.Kill) {
 	// The kernel prints its counters a moment after the tracer read them,
 	// after SIGKILL was sent; before 6.2 each thread also caches up to 64
 	// counter updates (SPLIT_RSS_COUNTING, TASK_RSS_EVENTS_THRESH) that can
-	// land in between: up to 64 pages per thread per counter, 2 MiB for the
-	// hog's 8 threads (seen: 80 kB, and once 1080 kB of shmem, on 6.1).
+	// land in between: up to 64 pages per thread per counter, 2 MiB for
+	// about 8 threads of the hog's Go runtime (seen: 80 kB, and once 1080 kB
+	// of shmem, on 6.1).
 	// Allow that, far below any real mistake (a unit error is 4x, a wrong
 	// counter is the whole value).
 	near := func(name string, pages, repKB uint64) {

@@ -21,6 +21,9 @@ type output struct {
 
 func openOutput(path string, stdout io.Writer) (*output, error) {
 	o := &output{path: path, w: stdout}
+	if f, ok := stdout.(*os.File); ok {
+		o.w = newNoWaitFile(f)
+	}
 	if path != "" {
 		if err := o.Reopen(); err != nil {
 			return nil, err
@@ -51,7 +54,7 @@ func (o *output) Reopen() error {
 	}
 	o.mu.Lock()
 	old := o.f
-	o.f, o.w = f, f
+	o.f, o.w = f, newNoWaitFile(f)
 	o.mu.Unlock()
 	if old != nil {
 		return old.Close()

@@ -6,11 +6,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/oomtrace/oomtrace/rank"
 	"github.com/oomtrace/oomtrace/tracer"
-	"golang.org/x/sys/unix"
 )
 
 // Where a kill's candidate list comes from.
@@ -175,7 +175,7 @@ func (e *Enricher) modelCandidates(k tracer.Kill, totalPages uint64, scopePath, 
 // hold a storm's earlier victims. kill(pid, 0) asks without /proc, so
 // without the task lock a /proc open would spin on.
 func alive(pid int) bool {
-	return unix.Kill(pid, 0) != unix.ESRCH
+	return kfile.Alive(pid)
 }
 
 // weigh is the model's ranking of the processes of the cgroup at path and
@@ -184,8 +184,10 @@ func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candi
 	if e.hierarchy == nil {
 		return nil, fmt.Errorf("no memory cgroups to read the OOM's processes from")
 	}
-	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot}
-	procs, err := e.procs.get(path, time.Now(), src.Processes)
+	now := time.Now()
+	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot, Files: e.procFiles,
+		Skip: func(pid int) bool { return e.victims.has(uint32(pid), now) }}
+	procs, err := e.procs.get(path, now, src.Processes)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +197,7 @@ func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candi
 	}
 	others := make([]read, 0, len(procs))
 	for i, p := range procs {
-		if uint32(p.Pid) == except || !alive(p.Pid) {
+		if uint32(p.Pid) == except || e.victims.has(uint32(p.Pid), now) || !alive(p.Pid) {
 			continue
 		}
 		t := tracer.Task{

@@ -30,24 +30,32 @@ type reader struct {
 	// read (oom_badness() under the task lock), and what Processes serves
 	// does not show it.
 	noOOMScore bool
+	// files (nil: none) keeps processes' /proc files open between reads.
+	files *ProcFiles
+	// skip (nil: none) names processes readProcs leaves out unread.
+	skip func(pid int) bool
 }
 
 func newReader() *reader { return &reader{buf: make([]byte, 8<<10)} }
 
 // read returns the file's content, valid until the next call.
-func (r *reader) read(file string) ([]byte, error) {
-	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func (r *reader) read(file string) ([]byte, error) { return r.readAt(unix.AT_FDCWD, file) }
+
+// readAt reads the file name under the directory descriptor dfd (or a
+// path, with unix.AT_FDCWD).
+func (r *reader) readAt(dfd int, name string) ([]byte, error) {
+	fd, err := kfile.OpenAt(dfd, name, unix.O_RDONLY)
 	if err != nil {
-		return nil, classify(file, err)
+		return nil, classify(name, err)
 	}
-	defer unix.Close(fd)
+	defer kfile.Close(fd)
 	for n := 0; ; {
 		if n == len(r.buf) {
 			r.buf = append(r.buf, make([]byte, len(r.buf))...)
 		}
-		m, err := unix.Read(fd, r.buf[n:])
+		m, err := kfile.Read(fd, r.buf[n:])
 		if err != nil {
-			return nil, classify(file, err)
+			return nil, classify(name, err)
 		}
 		if m == 0 {
 			return r.buf[:n], nil

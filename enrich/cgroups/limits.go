@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"golang.org/x/sys/unix"
 )
@@ -89,14 +90,14 @@ func ReadLimits(h Hierarchy, cgPath string) (Limits, error) {
 // path walk from the hierarchy's root and no fstat. Enrichment runs between
 // the kill and its line, so every system call here is latency.
 func readMemcg(dir string, files cgroupfs.Files) (Memcg, error) {
-	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dfd, err := kfile.Open(dir, unix.O_PATH|unix.O_DIRECTORY)
 	if cgroupfs.Removed(err) {
 		return Memcg{Removed: true}, nil
 	}
 	if err != nil {
 		return Memcg{}, fmt.Errorf("opening memory cgroup %s: %w", dir, err)
 	}
-	defer unix.Close(dfd)
+	defer kfile.Close(dfd)
 	var m Memcg
 	for _, f := range m.fields(files) {
 		if f.name == "" {

@@ -18,16 +18,14 @@ import (
 // file; ENODEV: a cgroup removed while read); a value that fills buf is an
 // error, as it may have been cut.
 func ReadAt(dfd int, name string, buf []byte) ([]byte, error) {
-	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := OpenAt(dfd, name, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
+	defer Close(fd)
 	for {
-		n, err := unix.Read(fd, buf)
+		n, err := Read(fd, buf)
 		switch {
-		case err == unix.EINTR:
-			continue
 		case err != nil:
 			return nil, err
 		case n == len(buf):

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,13 +51,13 @@ type Dir struct {
 // 518 cgroups), and opened relative to their parent's descriptor.
 // Cgroups removed during the walk are skipped.
 func Walk[T any](root string, top T, enter func(d Dir, parent T) (T, error), leave func(self T, gone bool)) error {
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := kfile.Open(root, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
+	if err := kfile.Fstat(fd, &st); err != nil {
+		kfile.Close(fd)
 		return &os.PathError{Op: "stat", Path: root, Err: err}
 	}
 	w := walker[T]{root: root, enter: enter, leave: leave, dents: make([]byte, 16<<10)}
@@ -81,7 +82,7 @@ type dirent struct {
 
 // visit enters d, whose directory is d.Fd, then its subtree; it closes d.Fd.
 func (w *walker[T]) visit(fd int, d Dir, parent T) error {
-	defer unix.Close(fd)
+	defer kfile.Close(fd)
 	// A walk of a large tree takes milliseconds, and the daemon runs on one
 	// P: yielding at each cgroup lets a kill's record, ready meanwhile, be
 	// read after one cgroup's reads, not after the whole walk. Measured:
@@ -102,7 +103,7 @@ func (w *walker[T]) visit(fd int, d Dir, parent T) error {
 	}
 	for k := start; k < len(w.subdirs); k++ {
 		sub := w.subdirs[k]
-		cfd, err := unix.Openat(fd, sub.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		cfd, err := kfile.OpenAt(fd, sub.name, unix.O_RDONLY|unix.O_DIRECTORY)
 		if Removed(err) {
 			continue
 		}
@@ -129,7 +130,7 @@ func (w *walker[T]) visit(fd int, d Dir, parent T) error {
 func (w *walker[T]) list(fd int, path string) (gone bool, err error) {
 	start := len(w.subdirs)
 	for {
-		n, err := unix.Getdents(fd, w.dents)
+		n, err := kfile.Getdents(fd, w.dents)
 		if Removed(err) && path != "/" {
 			w.subdirs = w.subdirs[:start]
 			return true, nil

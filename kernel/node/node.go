@@ -41,9 +41,9 @@ func Read(procRoot string) (Context, error) {
 	// One descriptor of the directory, then openat and a single read per
 	// value: no path walk through /proc for each, no fstat.
 	dir := filepath.Join(procRoot, "sys/vm")
-	dfd, derr := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dfd, derr := kfile.Open(dir, unix.O_PATH|unix.O_DIRECTORY)
 	if derr == nil {
-		defer unix.Close(dfd)
+		defer kfile.Close(dfd)
 	}
 	var buf [32]byte
 	sysctl := func(name string) int {
@@ -75,7 +75,7 @@ func Read(procRoot string) (Context, error) {
 		// /proc/meminfo makes the kernel compute some fifty figures:
 		// this runs between a kill and its line.
 		var si unix.Sysinfo_t
-		if err := unix.Sysinfo(&si); err != nil {
+		if err := kfile.Sysinfo(&si); err != nil {
 			errs = append(errs, fmt.Sprintf("sysinfo: %v", err))
 		} else {
 			c.MemTotalBytes = si.Totalram * uint64(si.Unit)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/mm"
 )
 
@@ -73,9 +74,12 @@ func ReadStatus(pid int) (Status, error) {
 	if pid != 0 {
 		path = fmt.Sprintf("/proc/%d/status", pid)
 	}
-	data, err := os.ReadFile(path)
+	// Raw system calls (see internal/kfile): the tracer reads this in a
+	// kill's path, for a victim the record named only by thread id.
+	var buf [4096]byte
+	data, err := kfile.ReadFile(path, buf[:])
 	if err != nil {
-		return Status{}, err
+		return Status{}, &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	return ParseStatus(data), nil
 }

@@ -23,7 +23,7 @@ type Started struct {
 }
 
 func (Started) Name() string                            { return "oomtrace_started" }
-func (s Started) MarshalZerologObject(e *zerolog.Event) { embed(e, s) }
+func (s Started) MarshalZerologObject(e *zerolog.Event) { embed(e, &s) }
 
 // Hooks says what is attached.
 type Hooks struct {
@@ -55,7 +55,7 @@ type Stopped struct {
 }
 
 func (Stopped) Name() string                            { return "oomtrace_stopped" }
-func (s Stopped) MarshalZerologObject(e *zerolog.Event) { embed(e, s) }
+func (s Stopped) MarshalZerologObject(e *zerolog.Event) { embed(e, &s) }
 
 // Risk is oom_risk: a cgroup nearing its limit.
 type Risk struct {
@@ -74,7 +74,7 @@ type Risk struct {
 }
 
 func (Risk) Name() string                            { return "oom_risk" }
-func (r Risk) MarshalZerologObject(e *zerolog.Event) { embed(e, r) }
+func (r Risk) MarshalZerologObject(e *zerolog.Event) { embed(e, &r) }
 
 // RiskCgroup names the cgroup at risk.
 type RiskCgroup struct {
@@ -100,7 +100,7 @@ type RiskPolling struct {
 }
 
 func (RiskPolling) Name() string                            { return "oom_risk_polling" }
-func (p RiskPolling) MarshalZerologObject(e *zerolog.Event) { embed(e, p) }
+func (p RiskPolling) MarshalZerologObject(e *zerolog.Event) { embed(e, &p) }
 
 // EventsDropped says how many kills the full queue dropped since the last one.
 type EventsDropped struct {
@@ -110,7 +110,7 @@ type EventsDropped struct {
 }
 
 func (EventsDropped) Name() string                            { return "events_dropped" }
-func (d EventsDropped) MarshalZerologObject(e *zerolog.Event) { embed(e, d) }
+func (d EventsDropped) MarshalZerologObject(e *zerolog.Event) { embed(e, &d) }
 
 // Diagnostic is a problem the daemon goes on after: the message names it
 // (record_error, output_reopen_error, docker_error, ...; docs/events.md lists
@@ -134,4 +134,4 @@ func NewDiagnostic(message string, err error) Diagnostic {
 }
 
 func (d Diagnostic) Name() string                          { return d.Message }
-func (d Diagnostic) MarshalZerologObject(e *zerolog.Event) { embed(e, d) }
+func (d Diagnostic) MarshalZerologObject(e *zerolog.Event) { embed(e, &d) }

@@ -9,7 +9,6 @@
 package event
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"time"
@@ -35,30 +34,6 @@ type Message interface {
 // Write writes m as one line at level.
 func Write(log zerolog.Logger, level zerolog.Level, m Message) {
 	log.WithLevel(level).EmbedObject(m).Msg(m.Name())
-}
-
-// embed writes the exported fields of the struct v as top-level keys of e,
-// each value marshalled by encoding/json.
-func embed(e *zerolog.Event, v any) {
-	rv := reflect.ValueOf(v)
-	rt := rv.Type()
-	for i := range rt.NumField() {
-		f := rt.Field(i)
-		name, omitempty := jsonName(f)
-		if name == "" {
-			continue
-		}
-		fv := rv.Field(i)
-		if omitempty && fv.IsZero() {
-			continue
-		}
-		data, err := json.Marshal(fv.Interface())
-		if err != nil {
-			// Only types without a JSON form fail; none is used here.
-			data = []byte(`null`)
-		}
-		e.RawJSON(name, data)
-	}
 }
 
 // jsonName is a field's key, "" for a field that is not written.

@@ -76,10 +76,10 @@ type NoKill struct {
 }
 
 func (NoKill) Name() string                            { return "oom_no_kill" }
-func (n NoKill) MarshalZerologObject(e *zerolog.Event) { embed(e, n) }
+func (n NoKill) MarshalZerologObject(e *zerolog.Event) { embed(e, &n) }
 
 func (Kill) Name() string                            { return "oom_kill" }
-func (k Kill) MarshalZerologObject(e *zerolog.Event) { embed(e, k) }
+func (k Kill) MarshalZerologObject(e *zerolog.Event) { embed(e, &k) }
 
 // Process names a task.
 type Process struct {
@@ -212,7 +212,7 @@ type ScoreMismatch struct {
 }
 
 func (ScoreMismatch) Name() string                            { return "score_mismatch" }
-func (m ScoreMismatch) MarshalZerologObject(e *zerolog.Event) { embed(e, m) }
+func (m ScoreMismatch) MarshalZerologObject(e *zerolog.Event) { embed(e, &m) }
 
 // Ptr is &v, for the optional fields.
 func Ptr[T any](v T) *T { return &v }

@@ -35,7 +35,7 @@ type MissedCgroup struct {
 }
 
 func (Missed) Name() string                            { return "oom_missed" }
-func (m Missed) MarshalZerologObject(e *zerolog.Event) { embed(e, m) }
+func (m Missed) MarshalZerologObject(e *zerolog.Event) { embed(e, &m) }
 
 // The reasons of an oom_missed_unknown line.
 const (
@@ -56,4 +56,4 @@ type MissedUnknown struct {
 }
 
 func (MissedUnknown) Name() string                            { return "oom_missed_unknown" }
-func (m MissedUnknown) MarshalZerologObject(e *zerolog.Event) { embed(e, m) }
+func (m MissedUnknown) MarshalZerologObject(e *zerolog.Event) { embed(e, &m) }

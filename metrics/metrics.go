@@ -36,6 +36,9 @@ type Metrics struct {
 	pods           *podKills
 	hooks          *prometheus.GaugeVec
 	latency        *prometheus.HistogramVec
+	// stages: latency's two series, looked up once (each kill observes
+	// both; a label lookup hashes the value every time).
+	stages map[string]prometheus.Observer
 
 	mu         sync.Mutex
 	containers map[string]bool // label values in use
@@ -95,6 +98,10 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 		ConstLabels: prometheus.Labels{"version": built},
 	})
 	buildInfo.Set(1)
+	m.stages = map[string]prometheus.Observer{
+		StageQueued:  m.latency.WithLabelValues(StageQueued),
+		StageWritten: m.latency.WithLabelValues(StageWritten),
+	}
 	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.noKills, m.pods, m.hooks, m.latency, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -142,7 +149,11 @@ const (
 
 // Latency records how long after the kernel's record a kill reached stage.
 func (m *Metrics) Latency(stage string, d time.Duration) {
-	m.latency.WithLabelValues(stage).Observe(d.Seconds())
+	o, ok := m.stages[stage]
+	if !ok {
+		o = m.latency.WithLabelValues(stage)
+	}
+	o.Observe(d.Seconds())
 }
 
 // EnrichError counts an enrichment failure.

@@ -15,6 +15,7 @@ import (
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/oomtrace/oomtrace/kernel/gfp"
 	"github.com/oomtrace/oomtrace/kernel/node"
+	"github.com/oomtrace/oomtrace/rank"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -86,6 +87,8 @@ type Enricher struct {
 	keep       int // candidates listed per kill, see KeepCandidates
 	limits     limitsCache
 	procs      procsCache
+	procFiles  *rank.ProcFiles // the model's /proc files, kept open
+	victims    victimSet       // recent victims, out of the model's lists
 	containers containerMemo
 
 	// gfp is the running kernel's table of gfp flag names, read once;
@@ -103,7 +106,8 @@ type Enricher struct {
 // cgroup fields stay empty; without a Docker cache, container names do.
 func New(h *cgroups.Hierarchy, d *docker.Cache) *Enricher {
 	e := &Enricher{hierarchy: h, docker: d, procRoot: "/proc", pageSize: uint64(os.Getpagesize()), keep: tracer.DefaultCandidates,
-		limits: limitsCache{ttl: limitsTTL}, procs: procsCache{ttl: procsTTL}}
+		limits: limitsCache{ttl: limitsTTL}, procs: procsCache{ttl: procsTTL},
+		procFiles: rank.NewProcFiles()}
 	e.gfp, e.gfpErr = gfp.Load()
 	if h != nil {
 		e.resolver = cgroups.NewResolver(*h)
@@ -134,6 +138,11 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 	fail := func(source string, err error) {
 		r.Errors[source] = err.Error()
 		e.Stats.Errors.Add(1)
+	}
+	now := time.Now()
+	e.victims.add(now, k.Victim.Pid)
+	for _, g := range k.Group {
+		e.victims.add(now, g.Pid)
 	}
 	nodeCtx, nodeErr := e.nodeContext()
 	if nodeErr != nil {

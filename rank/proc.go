@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/mm"
 	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"golang.org/x/sys/unix"
@@ -47,6 +48,9 @@ func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, 
 		}
 	}
 	for _, pid := range pids {
+		if r.skip != nil && r.skip(pid) {
+			continue
+		}
 		runtime.Gosched() // as the walk does: a kill's record waits one process, not the cgroup
 		p, ok, err := r.readProc(procRoot, pid, !r.noOOMScore)
 		if err != nil {
@@ -64,8 +68,34 @@ func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, 
 // oom_badness() reads), oom_score_adj and oom_score. ok is false when the
 // process is gone or has no mm.
 func (r *reader) readProc(procRoot string, pid int, oomScore bool) (p proc, ok bool, err error) {
-	base := procRoot + "/" + strconv.Itoa(pid) + "/"
-	data, err := r.read(base + "status")
+	// The process's directory once, its files relative to it: each path
+	// from /proc looks the pid up again, under the task's locks, which
+	// the OOM killer holds while it scans the same tasks.
+	if r.files != nil && !oomScore {
+		status, adjData, err := r.files.read(r, procRoot, pid)
+		if err != nil {
+			return p, false, gone(err)
+		}
+		p.pid = pid
+		st := procfs.ParseStatus(status)
+		p.comm, p.pages = st.Name, st.Pages
+		if !st.HasMM {
+			return p, false, nil
+		}
+		adj, err := strconv.ParseInt(string(bytes.TrimSpace(adjData)), 10, 64)
+		if err != nil {
+			return p, false, err
+		}
+		p.adj, p.oomScore = int(adj), -1
+		return p, true, nil
+	}
+	dir := procRoot + "/" + strconv.Itoa(pid)
+	dfd, err := kfile.Open(dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return p, false, gone(classify(dir, err))
+	}
+	defer kfile.Close(dfd)
+	data, err := r.readAt(dfd, "status")
 	if err != nil {
 		return p, false, gone(err)
 	}
@@ -75,7 +105,7 @@ func (r *reader) readProc(procRoot string, pid int, oomScore bool) (p proc, ok b
 	if !st.HasMM {
 		return p, false, nil
 	}
-	adj, err := r.number(base + "oom_score_adj")
+	adj, err := r.numberAt(dfd, "oom_score_adj")
 	if err != nil {
 		return p, false, gone(err)
 	}
@@ -84,14 +114,14 @@ func (r *reader) readProc(procRoot string, pid int, oomScore bool) (p proc, ok b
 	if !oomScore {
 		return p, true, nil
 	}
-	if p.oomScore, err = r.number(base + "oom_score"); err != nil {
+	if p.oomScore, err = r.numberAt(dfd, "oom_score"); err != nil {
 		p.oomScore = -1
 	}
 	return p, true, nil
 }
 
-func (r *reader) number(file string) (int64, error) {
-	data, err := r.read(file)
+func (r *reader) numberAt(dfd int, name string) (int64, error) {
+	data, err := r.readAt(dfd, name)
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,11 @@ import (
 type Source struct {
 	Hierarchy cgroupfs.Hierarchy
 	ProcRoot  string // "/proc" on a live system
+	// Files (nil: none) keeps the /proc files Processes reads open for the
+	// next call.
+	Files *ProcFiles
+	// Skip (nil: none) names processes Processes leaves out unread.
+	Skip func(pid int) bool
 }
 
 // HostSource finds this machine's memory hierarchy.

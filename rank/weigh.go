@@ -22,7 +22,7 @@ type Process struct {
 // so are processes and cgroups gone while read.
 func (s Source) Processes(path string) ([]Process, error) {
 	r := newReader()
-	r.noOOMScore = true
+	r.noOOMScore, r.files, r.skip = true, s.Files, s.Skip
 	var dirs []string
 	enter := func(d cgroupfs.Dir, _ struct{}) (struct{}, error) {
 		dirs = append(dirs, d.Path)

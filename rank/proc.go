@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 
-	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/mm"
 	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"golang.org/x/sys/unix"
@@ -68,60 +67,48 @@ func (r *reader) readProcs(procRoot, dir string, node int, out []proc) ([]proc, 
 // oom_badness() reads), oom_score_adj and oom_score. ok is false when the
 // process is gone or has no mm.
 func (r *reader) readProc(procRoot string, pid int, oomScore bool) (p proc, ok bool, err error) {
-	// The process's directory once, its files relative to it: each path
-	// from /proc looks the pid up again, under the task's locks, which
-	// the OOM killer holds while it scans the same tasks.
-	if r.files != nil && !oomScore {
-		status, adjData, err := r.files.read(r, procRoot, pid)
-		if err != nil {
-			return p, false, gone(err)
-		}
-		p.pid = pid
-		st := procfs.ParseStatus(status)
-		p.comm, p.pages = st.Name, st.Pages
-		if !st.HasMM {
-			return p, false, nil
-		}
-		adj, err := strconv.ParseInt(string(bytes.TrimSpace(adjData)), 10, 64)
-		if err != nil {
-			return p, false, err
-		}
-		p.adj, p.oomScore = int(adj), -1
-		return p, true, nil
+	var status, adjData []byte
+	if r.files != nil {
+		status, adjData, err = r.files.read(r, procRoot, pid)
+	} else {
+		status, adjData, err = r.readProcOnce(procRoot, pid)
 	}
-	dir := procRoot + "/" + strconv.Itoa(pid)
-	dfd, err := kfile.Open(dir, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return p, false, gone(classify(dir, err))
-	}
-	defer kfile.Close(dfd)
-	data, err := r.readAt(dfd, "status")
 	if err != nil {
 		return p, false, gone(err)
 	}
 	p.pid = pid
-	st := procfs.ParseStatus(data)
+	st := procfs.ParseStatus(status)
 	p.comm, p.pages = st.Name, st.Pages
 	if !st.HasMM {
 		return p, false, nil
 	}
-	adj, err := r.numberAt(dfd, "oom_score_adj")
+	adj, err := strconv.ParseInt(string(bytes.TrimSpace(adjData)), 10, 64)
 	if err != nil {
-		return p, false, gone(err)
+		return p, false, err
 	}
-	p.adj = int(adj)
-	p.oomScore = -1
+	p.adj, p.oomScore = int(adj), -1
 	if !oomScore {
 		return p, true, nil
 	}
-	if p.oomScore, err = r.numberAt(dfd, "oom_score"); err != nil {
+	if p.oomScore, err = r.number(procRoot + "/" + strconv.Itoa(pid) + "/oom_score"); err != nil {
 		p.oomScore = -1
 	}
 	return p, true, nil
 }
 
-func (r *reader) numberAt(dfd int, name string) (int64, error) {
-	data, err := r.readAt(dfd, name)
+// readProcOnce reads status and oom_score_adj as ProcFiles does, closing
+// them after.
+func (r *reader) readProcOnce(procRoot string, pid int) (status, adj []byte, err error) {
+	f, err := openProcFile(procRoot, pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.close()
+	return r.preadPair(f.status, f.adj)
+}
+
+func (r *reader) number(file string) (int64, error) {
+	data, err := r.read(file)
 	if err != nil {
 		return 0, err
 	}

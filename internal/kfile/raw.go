@@ -50,16 +50,7 @@ func Read(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for {
-		n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, errno
-		}
-		return int(n), nil
-	}
+	return intoBuf(unix.SYS_READ, fd, p)
 }
 
 // Close closes fd; the error is of no use for a file only read.
@@ -72,8 +63,13 @@ func Getdents(fd int, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, unix.EINVAL
 	}
+	return intoBuf(unix.SYS_GETDENTS64, fd, buf)
+}
+
+// intoBuf is the system call trap(fd, p, len(p)), retried on EINTR.
+func intoBuf(trap uintptr, fd int, p []byte) (int, error) {
 	for {
-		n, _, errno := unix.RawSyscall(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+		n, _, errno := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if errno == unix.EINTR {
 			continue
 		}

@@ -240,7 +240,7 @@ func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
 }
 
 func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMemcg bool) {
-	v := scoredVictim(k)
+	v, inScan := scoredVictim(k)
 	in := badness.Inputs{
 		RSS: v.Pages.RSS(), Swap: v.Pages.Swap, PgTables: v.Pages.PgTables,
 		OOMScoreAdj: int(v.OOMScoreAdj), OOMOrigin: v.OOMOrigin,
@@ -267,7 +267,7 @@ func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMe
 		NotMemcg:           notMemcg,
 		VictimIsTrigger:    k.Trigger.Pid == v.Pid,
 		KillAllocatingTask: n.OOMKillAllocatingTask,
-		CountersAtKill:     k.ScopeFrom == tracer.ScopeFromStack,
+		CountersAtKill:     k.ScopeFrom == tracer.ScopeFromStack || !inScan,
 	})
 	r.Score = &check
 	if !check.Match {
@@ -280,17 +280,17 @@ func (e *Enricher) score(k tracer.Kill, r *Result, n node.Context, global, notMe
 // is what chosen_points was computed from; a victim read later, at
 // oom_kill_process(), may have moved a page meanwhile if it was running
 // on another CPU. Else the victim as captured.
-func scoredVictim(k tracer.Kill) tracer.Task {
+func scoredVictim(k tracer.Kill) (v tracer.Task, inScan bool) {
 	if c := k.Candidates; c != nil && k.KernelScore != nil {
 		for _, t := range c.List {
 			if t.Pid == k.Victim.Pid && t.Score == *k.KernelScore {
 				v := k.Victim
 				v.Pages, v.OOMScoreAdj = t.Pages, t.OOMScoreAdj
-				return v
+				return v, true
 			}
 		}
 	}
-	return k.Victim
+	return k.Victim, false
 }
 
 // memcgTotalPages is mem_cgroup_get_max() of the memcg whose limit was hit

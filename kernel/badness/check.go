@@ -13,12 +13,14 @@ type Decision struct {
 	VictimIsTrigger bool
 	// KillAllocatingTask is the vm.oom_kill_allocating_task sysctl at the kill.
 	KillAllocatingTask bool
-	// CountersAtKill: the counters were read when the victim was marked,
-	// not when oom_kill_process() began (mark_victim mode, the decision
-	// found on the stack). The kernel scored the victim before it printed
-	// its report; a victim whose other threads ran meanwhile (faulting in
-	// pages, or, before 6.2, syncing their cached counter updates) has
-	// moved by a few pages.
+	// CountersAtKill: the counters were not read in the scan that scored
+	// the victim, but later: when it was marked (mark_victim mode, the
+	// decision found on the stack), or when oom_kill_process() began where
+	// oom_badness()'s returns are not seen (Debian's 5.10 inlines it; or
+	// --candidates 0). A victim whose other threads ran meanwhile (faulting
+	// in pages, or, before 6.2, syncing their cached counter updates, up
+	// to 64 pages per thread and counter) has moved by a few pages: seen
+	// on 5.10 with kprobes, 513 pages off a 4-thread victim's 18463.
 	CountersAtKill bool
 }
 

@@ -14,9 +14,9 @@ import (
 )
 
 // The encoder of the schema's types: the bytes encoding/json would write
-// (events_encode_test.go holds it to that, type by type), at a fraction of
-// the cost. Marshalling each top-level field with encoding/json took a
-// third of the daemon's CPU per kill (perf, a storm): a pooled encoder
+// (encode_test.go holds it to that, type by type), at half the cost.
+// Marshalling each top-level field with encoding/json was a third of the
+// daemon's own user time per kill in a storm (perf): a pooled encoder
 // state, a type lookup in a sync.Map and an interface copy per field,
 // then reflection through every nested value. Here each type's plan (its
 // fields' keys, indexes and encoders) is built once, and a line is
@@ -62,25 +62,15 @@ func embed(e *zerolog.Event, v any) {
 	}
 }
 
-// encoderOf returns t's encoder, built on first use.
+// encoderOf returns t's encoder, built on first use. A struct's encoder
+// looks its fields' encoders up on its own first use, so building one never
+// recurses, whatever the type holds.
 func encoderOf(t reflect.Type) encodeFn {
 	if enc, ok := plans.Load(t); ok {
 		return enc.(encodeFn)
 	}
-	// A recursive type would call encoderOf(t) while building t's: it
-	// finds this indirection, which looks the finished one up.
-	var built encodeFn
-	var once sync.Once
-	indirect := func(buf []byte, v reflect.Value) []byte {
-		once.Do(func() { built = encoderOf(t) })
-		return built(buf, v)
-	}
-	if enc, loaded := plans.LoadOrStore(t, encodeFn(indirect)); loaded {
-		return enc.(encodeFn)
-	}
-	enc := newEncoder(t)
-	plans.Store(t, enc)
-	return enc
+	enc, _ := plans.LoadOrStore(t, newEncoder(t))
+	return enc.(encodeFn)
 }
 
 func newEncoder(t reflect.Type) encodeFn {

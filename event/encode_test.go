@@ -124,21 +124,41 @@ func TestEncoderWritesWhatEncodingJSONWrites(t *testing.T) {
 
 // emptySlices makes every slice non-nil and empty, every map empty.
 func emptySlices(v reflect.Value) {
+	walkValues(v, false, func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Slice:
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+		case reflect.Map:
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+	})
+}
+
+// walkValues calls f on every value under v but pointers and structs, which
+// it goes through; a slice is handed to f whole, or with descendSlices its
+// elements are walked instead.
+func walkValues(v reflect.Value, descendSlices bool, f func(reflect.Value)) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			emptySlices(v.Elem())
+			walkValues(v.Elem(), descendSlices, f)
 		}
 	case reflect.Struct:
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {
-				emptySlices(v.Field(i))
+				walkValues(v.Field(i), descendSlices, f)
 			}
 		}
 	case reflect.Slice:
-		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
-	case reflect.Map:
-		v.Set(reflect.MakeMap(v.Type()))
+		if descendSlices {
+			for i := range v.Len() {
+				walkValues(v.Index(i), descendSlices, f)
+			}
+			return
+		}
+		f(v)
+	default:
+		f(v)
 	}
 }
 
@@ -163,28 +183,16 @@ func BenchmarkEmbedKill(b *testing.B) {
 
 // plainStrings sets every string to printable ASCII, as real lines have.
 func plainStrings(v reflect.Value) {
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString("cand-web-1234")
-	case reflect.Pointer:
-		if !v.IsNil() {
-			plainStrings(v.Elem())
-		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				plainStrings(v.Field(i))
+	walkValues(v, true, func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("cand-web-1234")
+		case reflect.Map:
+			if v.Type().Elem().Kind() == reflect.String {
+				for _, k := range v.MapKeys() {
+					v.SetMapIndex(k, reflect.ValueOf("plain"))
+				}
 			}
 		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			plainStrings(v.Index(i))
-		}
-	case reflect.Map:
-		if v.Type().Elem().Kind() == reflect.String {
-			for _, k := range v.MapKeys() {
-				v.SetMapIndex(k, reflect.ValueOf("plain"))
-			}
-		}
-	}
+	})
 }

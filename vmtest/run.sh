@@ -99,6 +99,13 @@ for c in memory pids cpu; do
     echo "vmtest-init: cgroup controller $c not available"
   fi
 done
+# One memory cgroup held for the VM's life, as systemd's slices are on any real host.
+# The kernel flips static keys (memcg_bpf_enabled_key, memcg_sockets_enabled_key) as
+# the number of non-root memcgs goes between 0 and 1, so without it every test's
+# scratch cgroup would rewrite the text of the BPF and socket allocation paths. Under
+# qemu's TCG that text patching races the other vCPU: seen on 6.12, an int3 trap in
+# bpf_prog_realloc() executed after the patch had completed ("Fatal exception").
+mkdir -p /sys/fs/cgroup/vmtest-held || echo "vmtest-init: cannot create the held cgroup"
 # Nothing should swap (OOM tests need hard limits), but be explicit about it.
 swapoff -a 2>/dev/null
 if [ "$(wc -l </proc/swaps)" -gt 1 ]; then echo "vmtest-init: swap is active!"; fi

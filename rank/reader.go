@@ -3,6 +3,7 @@ package rank
 import (
 	"errors"
 	"os"
+	"sync"
 
 	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
@@ -37,6 +38,23 @@ type reader struct {
 }
 
 func newReader() *reader { return &reader{buf: make([]byte, 8<<10)} }
+
+// borrowReader is a reader whose buffer was used before: Processes runs
+// on each kill, and 8 KiB fresh each time was garbage the collector paid
+// for in OOM storms. Give it back with release once nothing it read is
+// used any more.
+func borrowReader() *reader {
+	r := readerPool.Get().(*reader)
+	r.noOOMScore, r.files, r.skip = false, nil, nil
+	return r
+}
+
+func (r *reader) release() {
+	r.files, r.skip = nil, nil
+	readerPool.Put(r)
+}
+
+var readerPool = sync.Pool{New: func() any { return newReader() }}
 
 // read returns the file's content, valid until the next call.
 func (r *reader) read(file string) ([]byte, error) { return r.readAt(unix.AT_FDCWD, file) }

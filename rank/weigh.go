@@ -21,7 +21,8 @@ type Process struct {
 // Kernel threads, zombies and init are left out, as the kernel leaves them;
 // so are processes and cgroups gone while read.
 func (s Source) Processes(path string) ([]Process, error) {
-	r := newReader()
+	r := borrowReader()
+	defer r.release()
 	r.noOOMScore, r.files, r.skip = true, s.Files, s.Skip
 	var dirs []string
 	enter := func(d cgroupfs.Dir, _ struct{}) (struct{}, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/oomtrace/oomtrace/internal/kfile"
 	"golang.org/x/sys/unix"
@@ -60,9 +61,23 @@ func Walk[T any](root string, top T, enter func(d Dir, parent T) (T, error), lea
 		kfile.Close(fd)
 		return &os.PathError{Op: "stat", Path: root, Err: err}
 	}
-	w := walker[T]{root: root, enter: enter, leave: leave, dents: make([]byte, 16<<10)}
+	bufs := walkBufsPool.Get().(*walkBufs)
+	defer walkBufsPool.Put(bufs)
+	w := walker[T]{root: root, enter: enter, leave: leave, dents: bufs.dents[:], subdirs: bufs.subdirs[:0]}
+	defer func() { clear(w.subdirs[:cap(w.subdirs)]); bufs.subdirs = w.subdirs[:0] }()
 	return w.visit(fd, Dir{Path: "/", ID: st.Ino, Fd: fd}, top)
 }
+
+// walkBufs are a walk's getdents buffer and directory stack, reused by the
+// next walk: the daemon walks on each kill (the candidate list's cgroup)
+// and on oom_risk scans, and a fresh 16 KiB each time was a third of what
+// it allocated in an OOM storm, paid again in garbage collection.
+type walkBufs struct {
+	dents   [16 << 10]byte
+	subdirs []dirent
+}
+
+var walkBufsPool = sync.Pool{New: func() any { return new(walkBufs) }}
 
 type walker[T any] struct {
 	root  string

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
+	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +27,13 @@ import (
 // reader, only, at worst, for the page cache's writeback throttling, and
 // ext4 refuses RWF_NOWAIT for buffered writes. Records arriving meanwhile
 // wait in the ring buffer, which is sized for storms.
+//
+// A FIFO opened by its path refuses RWF_NOWAIT (only pipe(2)'s pipes offer
+// it), and that is the stdout of a container: containerd and CRI-O hand a
+// container named pipes. There the daemon opens the FIFO once more, through
+// /proc/self/fd, as its own non-blocking open file (O_NONBLOCK on the
+// inherited one would be seen by every other holder of it), writes with
+// raw write(2), and waits for room in the runtime's poller.
 type noWaitFile struct {
 	f  *os.File
 	fd int
@@ -31,6 +41,11 @@ type noWaitFile struct {
 	// could not be had; every write is ordinary.
 	blocking bool
 	regular  bool
+	fifo     bool
+	// polled is the FIFO's own non-blocking open file, once RWF_NOWAIT was
+	// refused; nil otherwise.
+	polled   *os.File
+	polledRC syscall.RawConn
 }
 
 func newNoWaitFile(f *os.File) *noWaitFile {
@@ -39,15 +54,23 @@ func newNoWaitFile(f *os.File) *noWaitFile {
 	if rc, err := f.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) { w.fd, w.blocking = int(fd), false })
 	}
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		w.regular = true
+	if st, err := f.Stat(); err == nil {
+		w.regular = st.Mode().IsRegular()
+		w.fifo = st.Mode()&os.ModeNamedPipe != 0
 	}
 	return w
 }
 
 func (w *noWaitFile) Write(p []byte) (int, error) {
 	done := 0
-	if !w.blocking && len(p) > 0 {
+	if w.polled != nil && len(p) > 0 {
+		var errno unix.Errno
+		done, errno = w.writePolled(p)
+		if errno == 0 {
+			return done, nil
+		}
+		// EPIPE and the like: the ordinary write below reports it.
+	} else if !w.blocking && len(p) > 0 {
 		write := pwritev2NoWait
 		if w.regular {
 			write = rawWrite
@@ -63,6 +86,9 @@ func (w *noWaitFile) Write(p []byte) (int, error) {
 			// Would wait: the ordinary write below waits.
 		case unix.EOPNOTSUPP, unix.EINVAL, unix.ENOSYS:
 			w.blocking = true
+			if w.fifo && w.openPolled() == nil {
+				return w.Write(p)
+			}
 		default:
 			// EPIPE, ENOSPC, EBADF...: the ordinary write reports it
 			// the way os.File does (and dies of SIGPIPE on stdout
@@ -71,6 +97,66 @@ func (w *noWaitFile) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p[done:])
 	return done + n, err
+}
+
+// openPolled opens the FIFO anew as the daemon's own non-blocking open
+// file, registered with the runtime's poller.
+func (w *noWaitFile) openPolled() error {
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", w.fd), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), w.f.Name())
+	// The poller takes a FIFO; a file it would not take has no deadlines.
+	if err := f.SetWriteDeadline(time.Time{}); err != nil {
+		f.Close()
+		return err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	w.polled, w.polledRC = f, rc
+	return nil
+}
+
+// writePolled writes p whole through the FIFO's non-blocking file: raw
+// writes, and while the FIFO is full, a wait in the runtime's poller. On an
+// error it returns what was written and the error.
+func (w *noWaitFile) writePolled(p []byte) (int, unix.Errno) {
+	done := 0
+	var failed unix.Errno
+	err := w.polledRC.Write(func(fd uintptr) bool {
+		for done < len(p) {
+			n, errno := rawWrite(int(fd), p[done:])
+			switch errno {
+			case 0:
+				done += n
+			case unix.EAGAIN:
+				return false // wait in the poller for room
+			default:
+				failed = errno
+				return true
+			}
+		}
+		return true
+	})
+	if failed == 0 && err != nil {
+		failed = unix.EIO // the poller failed: the ordinary write takes over
+	}
+	return done, failed
+}
+
+// Close closes what the writer opened itself; the file it was given stays
+// its owner's.
+func (w *noWaitFile) Close() error {
+	if w.polled == nil {
+		return nil
+	}
+	err := w.polled.Close()
+	w.polled, w.polledRC = nil, nil
+	return err
 }
 
 // pwritev2NoWait is pwritev2(fd, {p}, 1, -1, RWF_NOWAIT): offset -1 writes

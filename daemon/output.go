@@ -15,6 +15,7 @@ type output struct {
 	mu       sync.Mutex
 	path     string // "" for stdout
 	w        io.Writer
+	nw       *noWaitFile // w, when it is one: closed with it
 	f        *os.File
 	failures atomic.Uint64
 }
@@ -22,7 +23,8 @@ type output struct {
 func openOutput(path string, stdout io.Writer) (*output, error) {
 	o := &output{path: path, w: stdout}
 	if f, ok := stdout.(*os.File); ok {
-		o.w = newNoWaitFile(f)
+		o.nw = newNoWaitFile(f)
+		o.w = o.nw
 	}
 	if path != "" {
 		if err := o.Reopen(); err != nil {
@@ -53,9 +55,13 @@ func (o *output) Reopen() error {
 		return fmt.Errorf("opening output %s: %w", o.path, err)
 	}
 	o.mu.Lock()
-	old := o.f
-	o.f, o.w = f, newNoWaitFile(f)
+	old, oldNW := o.f, o.nw
+	o.f, o.nw = f, newNoWaitFile(f)
+	o.w = o.nw
 	o.mu.Unlock()
+	if oldNW != nil {
+		_ = oldNW.Close()
+	}
 	if old != nil {
 		return old.Close()
 	}
@@ -65,6 +71,9 @@ func (o *output) Reopen() error {
 func (o *output) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.nw != nil {
+		_ = o.nw.Close()
+	}
 	if o.f != nil {
 		return o.f.Close()
 	}

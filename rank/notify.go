@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/internal/fdwait"
+	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"golang.org/x/sys/unix"
 )
@@ -132,8 +133,11 @@ func (n *notifier) loop() {
 		var k int
 		var err error
 		if werr := n.wait.Wait(time.Time{}, func() bool {
-			k, err = unix.EpollWait(n.epfd, events, 0) // does not block
-			return k > 0 || (err != nil && err != unix.EINTR)
+			// Raw, as the reads below: these never block, and an
+			// ordinary system call wakes sysmon (internal/kfile), two or
+			// three times per kill in a storm.
+			k, err = kfile.PollEpoll(n.epfd, events)
+			return k > 0 || err != nil
 		}); werr != nil {
 			err = werr
 		}
@@ -157,7 +161,7 @@ func (n *notifier) loop() {
 			case tagThresh:
 				var count [8]byte
 				n.mu.Lock()
-				_, _ = unix.Read(n.thresh, count[:]) // reset the counter
+				_, _ = kfile.Read(n.thresh, count[:]) // reset the counter
 				n.mu.Unlock()
 				due = true
 			}
@@ -214,7 +218,7 @@ func (n *notifier) due() {
 func (n *notifier) readInotify(buf []byte) bool {
 	due := false
 	for {
-		m, err := unix.Read(n.inotify, buf)
+		m, err := kfile.Read(n.inotify, buf)
 		if err != nil || m <= 0 {
 			return due
 		}

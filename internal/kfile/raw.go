@@ -146,3 +146,22 @@ func Pread(fd int, p []byte, off int64) (int, error) {
 		return int(n), nil
 	}
 }
+
+// PollEpoll is epoll_wait(epfd, events, 0): the events ready now, without
+// waiting. (epoll_pwait with no signal mask: arm64 has no epoll_wait.)
+func PollEpoll(epfd int, events []unix.EpollEvent) (int, error) {
+	if len(events) == 0 {
+		return 0, unix.EINVAL
+	}
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+			uintptr(len(events)), 0, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(n), nil
+	}
+}

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 )
@@ -21,17 +23,24 @@ import (
 // then reflection through every nested value. Here each type's plan (its
 // fields' keys, indexes and encoders) is built once, and a line is
 // appended into one pooled buffer. Kinds the schema does not use on a
-// kill's path (floats, interfaces, other maps, json.Marshalers besides
-// time.Time) go through encoding/json itself.
+// kill's path (interfaces, other maps, json.Marshalers besides time.Time)
+// go through encoding/json itself.
 
-// encodeFn appends v's JSON to buf.
-type encodeFn func(buf []byte, v reflect.Value) []byte
+// encodeFn appends the JSON of the value at p (of the type it was built
+// for) to buf. Values are reached by their addresses and fields by their
+// offsets, not through reflect.Value: reflect.Value.Field and its
+// interface checks were half of what encoding cost (perf, in a storm).
+type encodeFn func(buf []byte, p unsafe.Pointer) []byte
 
 type field struct {
 	name      string
-	index     int
+	offset    uintptr
 	omitempty bool
 	enc       encodeFn
+	// empty is encoding/json's omitempty test of the field (nested);
+	// zero is reflect's IsZero (top level: what embed has always left
+	// out). Set only for omitempty fields.
+	empty, zero func(p unsafe.Pointer) bool
 }
 
 var (
@@ -47,14 +56,15 @@ var (
 // keys of e (a pointer: a kill's struct is not copied once more). An
 // omitempty field is left out when its value is the zero value.
 func embed(e *zerolog.Event, v any) {
-	rv := reflect.ValueOf(v).Elem()
+	rv := reflect.ValueOf(v)
+	p := rv.UnsafePointer()
 	bp := bufPool.Get().(*[]byte)
-	for _, f := range fieldsOf(rv.Type()) {
-		fv := rv.Field(f.index)
-		if f.omitempty && fv.IsZero() {
+	for _, f := range fieldsOf(rv.Type().Elem()) {
+		fp := unsafe.Add(p, f.offset)
+		if f.omitempty && f.zero(fp) {
 			continue
 		}
-		*bp = f.enc((*bp)[:0], fv)
+		*bp = f.enc((*bp)[:0], fp)
 		e.RawJSON(f.name, *bp)
 	}
 	if cap(*bp) <= 64<<10 { // a huge line's buffer is not kept
@@ -73,56 +83,86 @@ func encoderOf(t reflect.Type) encodeFn {
 	return enc.(encodeFn)
 }
 
+// sliceHeader is how a slice lies in memory.
+type sliceHeader struct {
+	data     unsafe.Pointer
+	len, cap int
+}
+
 func newEncoder(t reflect.Type) encodeFn {
 	if t == timeType {
 		return encodeTime
 	}
 	if t.Implements(marshalerType) || reflect.PointerTo(t).Implements(marshalerType) {
-		return encodeWithJSON
+		return withJSON(t)
 	}
 	switch t.Kind() {
 	case reflect.Bool:
-		return func(buf []byte, v reflect.Value) []byte { return strconv.AppendBool(buf, v.Bool()) }
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return func(buf []byte, v reflect.Value) []byte { return strconv.AppendInt(buf, v.Int(), 10) }
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return func(buf []byte, v reflect.Value) []byte { return strconv.AppendUint(buf, v.Uint(), 10) }
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendBool(buf, *(*bool)(p)) }
+	case reflect.Int:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int)(p)), 10) }
+	case reflect.Int8:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int8)(p)), 10) }
+	case reflect.Int16:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int16)(p)), 10) }
+	case reflect.Int32:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int32)(p)), 10) }
+	case reflect.Int64:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, *(*int64)(p), 10) }
+	case reflect.Uint:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint)(p)), 10) }
+	case reflect.Uint8:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint8)(p)), 10) }
+	case reflect.Uint16:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint16)(p)), 10) }
+	case reflect.Uint32:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint32)(p)), 10) }
+	case reflect.Uint64:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, *(*uint64)(p), 10) }
+	case reflect.Uintptr:
+		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uintptr)(p)), 10) }
+	case reflect.Float64:
+		return func(buf []byte, p unsafe.Pointer) []byte { return appendFloat(buf, *(*float64)(p), 64) }
+	case reflect.Float32:
+		return func(buf []byte, p unsafe.Pointer) []byte { return appendFloat(buf, float64(*(*float32)(p)), 32) }
 	case reflect.String:
-		return func(buf []byte, v reflect.Value) []byte { return appendString(buf, v.String()) }
+		return func(buf []byte, p unsafe.Pointer) []byte { return appendString(buf, *(*string)(p)) }
 	case reflect.Pointer:
 		elem := encoderOf(t.Elem())
-		return func(buf []byte, v reflect.Value) []byte {
-			if v.IsNil() {
+		return func(buf []byte, p unsafe.Pointer) []byte {
+			q := *(*unsafe.Pointer)(p)
+			if q == nil {
 				return append(buf, "null"...)
 			}
-			return elem(buf, v.Elem())
+			return elem(buf, q)
 		}
 	case reflect.Struct:
 		return structEncoder(t)
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
-			return encodeWithJSON // base64, as encoding/json writes []byte
+			return withJSON(t) // base64, as encoding/json writes []byte
 		}
-		elem := encoderOf(t.Elem())
-		return func(buf []byte, v reflect.Value) []byte {
-			if v.IsNil() {
+		elem, size := encoderOf(t.Elem()), t.Elem().Size()
+		return func(buf []byte, p unsafe.Pointer) []byte {
+			s := (*sliceHeader)(p)
+			if s.data == nil {
 				return append(buf, "null"...)
 			}
 			buf = append(buf, '[')
-			for i := range v.Len() {
+			for i := range s.len {
 				if i > 0 {
 					buf = append(buf, ',')
 				}
-				buf = elem(buf, v.Index(i))
+				buf = elem(buf, unsafe.Add(s.data, uintptr(i)*size))
 			}
 			return append(buf, ']')
 		}
 	case reflect.Map:
 		if t.Key() == reflect.TypeFor[string]() && t.Elem().Kind() == reflect.String {
-			return encodeStringMap
+			return func(buf []byte, p unsafe.Pointer) []byte { return encodeStringMap(buf, reflect.NewAt(t, p).Elem()) }
 		}
 	}
-	return encodeWithJSON
+	return withJSON(t)
 }
 
 // fieldsOf returns the struct type's written fields, in order.
@@ -137,7 +177,11 @@ func fieldsOf(t reflect.Type) []field {
 		if name == "" {
 			continue
 		}
-		fs = append(fs, field{name: name, index: i, omitempty: omitempty, enc: encoderOf(f.Type)})
+		fd := field{name: name, offset: f.Offset, omitempty: omitempty, enc: encoderOf(f.Type)}
+		if omitempty {
+			fd.empty, fd.zero = emptyTest(f.Type), zeroTest(f.Type)
+		}
+		fs = append(fs, fd)
 	}
 	fieldSets.Store(t, fs)
 	return fs
@@ -147,7 +191,7 @@ func structEncoder(t reflect.Type) encodeFn {
 	var fs []field
 	var keys []string // `"name":`, quoted once
 	var once sync.Once
-	return func(buf []byte, v reflect.Value) []byte {
+	return func(buf []byte, p unsafe.Pointer) []byte {
 		once.Do(func() {
 			fs = fieldsOf(t)
 			for _, f := range fs {
@@ -157,8 +201,8 @@ func structEncoder(t reflect.Type) encodeFn {
 		buf = append(buf, '{')
 		first := true
 		for i, f := range fs {
-			fv := v.Field(f.index)
-			if f.omitempty && isEmpty(fv) {
+			fp := unsafe.Add(p, f.offset)
+			if f.omitempty && f.empty(fp) {
 				continue
 			}
 			if !first {
@@ -166,29 +210,87 @@ func structEncoder(t reflect.Type) encodeFn {
 			}
 			first = false
 			buf = append(buf, keys[i]...)
-			buf = f.enc(buf, fv)
+			buf = f.enc(buf, fp)
 		}
 		return append(buf, '}')
 	}
 }
 
-// isEmpty is encoding/json's omitempty test: a struct is never empty.
-func isEmpty(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
-		return v.Len() == 0
+// emptyTest is encoding/json's omitempty test for values of t: no
+// elements for arrays, maps, slices and strings; the zero value for
+// numbers, bools, pointers and interfaces; a struct is never empty.
+func emptyTest(t reflect.Type) func(unsafe.Pointer) bool {
+	switch t.Kind() {
+	case reflect.String:
+		return func(p unsafe.Pointer) bool { return len(*(*string)(p)) == 0 }
+	case reflect.Slice:
+		return func(p unsafe.Pointer) bool { return (*sliceHeader)(p).len == 0 }
+	case reflect.Array:
+		n := t.Len()
+		return func(unsafe.Pointer) bool { return n == 0 }
+	case reflect.Map:
+		return func(p unsafe.Pointer) bool { return reflect.NewAt(t, p).Elem().Len() == 0 }
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
-		return v.IsZero()
+		return zeroTest(t)
 	}
-	return false
+	return func(unsafe.Pointer) bool { return false }
 }
 
-func encodeTime(buf []byte, v reflect.Value) []byte {
-	t := v.Interface().(time.Time)
+// zeroTest is reflect.Value.IsZero for values of t. The kinds whose zero
+// value is all zero bytes, and which hold no padding, are tested so;
+// the rest through reflect.
+func zeroTest(t reflect.Type) func(unsafe.Pointer) bool {
+	switch t.Kind() {
+	case reflect.String:
+		return func(p unsafe.Pointer) bool { return len(*(*string)(p)) == 0 }
+	case reflect.Slice, reflect.Map, reflect.Pointer, reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return func(p unsafe.Pointer) bool { return *(*unsafe.Pointer)(p) == nil }
+	case reflect.Interface:
+		return func(p unsafe.Pointer) bool { return *(*[2]unsafe.Pointer)(p) == [2]unsafe.Pointer{} }
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		size := t.Size()
+		return func(p unsafe.Pointer) bool {
+			for _, b := range unsafe.Slice((*byte)(p), size) {
+				if b != 0 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return func(p unsafe.Pointer) bool { return reflect.NewAt(t, p).Elem().IsZero() }
+}
+
+// appendFloat writes f as encoding/json does: the shortest form, in
+// exponent form only below 1e-6 or from 1e21 on, with "e-07" as "e-7". A NaN
+// or an infinity, which encoding/json refuses, is null, as withJSON writes
+// a value it refuses.
+func appendFloat(buf []byte, f float64, bits int) []byte {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(buf, "null"...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	buf = strconv.AppendFloat(buf, f, format, -1, bits)
+	if n := len(buf); format == 'e' && n >= 4 && buf[n-4] == 'e' && buf[n-3] == '-' && buf[n-2] == '0' {
+		buf[n-2] = buf[n-1]
+		buf = buf[:n-1]
+	}
+	return buf
+}
+
+func encodeTime(buf []byte, p unsafe.Pointer) []byte {
+	t := (*time.Time)(p)
 	if y := t.Year(); y < 0 || y >= 10000 {
-		return encodeWithJSON(buf, v) // encoding/json's error case
+		return withJSON(timeType)(buf, p) // encoding/json's error case
 	}
 	buf = append(buf, '"')
 	buf = t.AppendFormat(buf, time.RFC3339Nano)
@@ -216,14 +318,17 @@ func encodeStringMap(buf []byte, v reflect.Value) []byte {
 	return append(buf, '}')
 }
 
-// encodeWithJSON is the way out for kinds this encoder does not know.
-func encodeWithJSON(buf []byte, v reflect.Value) []byte {
-	data, err := json.Marshal(v.Interface())
-	if err != nil {
-		// Only types without a JSON form fail; none is used here.
-		return append(buf, "null"...)
+// withJSON is the way out for kinds this encoder does not know: the value
+// at p, of type t, through encoding/json.
+func withJSON(t reflect.Type) encodeFn {
+	return func(buf []byte, p unsafe.Pointer) []byte {
+		data, err := json.Marshal(reflect.NewAt(t, p).Elem().Interface())
+		if err != nil {
+			// Only types without a JSON form fail; none is used here.
+			return append(buf, "null"...)
+		}
+		return append(buf, data...)
 	}
-	return append(buf, data...)
 }
 
 // appendString quotes s as encoding/json does. Plain printable ASCII, what

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -118,6 +119,30 @@ func TestEncoderWritesWhatEncodingJSONWrites(t *testing.T) {
 			if !json.Valid(got) {
 				t.Errorf("%s, %s: invalid JSON %s", m.Name(), variant, got)
 			}
+		}
+	}
+}
+
+// Floats as encoding/json writes them, across its switch to exponent form
+// and its trimming of the exponent.
+func TestAppendFloatWritesWhatEncodingJSONWrites(t *testing.T) {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1.0 / 3, 123456.789, 1e-6, 9.99e-7, 1e-7,
+		-2.5e-9, 1e20, 1e21, 1.5e300, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		want, _ := json.Marshal(f)
+		if got := appendFloat(nil, f, 64); !bytes.Equal(got, want) {
+			t.Errorf("float64 %v: got %s, want %s", f, got, want)
+		}
+		if math.IsInf(float64(float32(f)), 0) {
+			continue // beyond float32
+		}
+		want32, _ := json.Marshal(float32(f))
+		if got := appendFloat(nil, float64(float32(f)), 32); !bytes.Equal(got, want32) {
+			t.Errorf("float32 %v: got %s, want %s", float32(f), got, want32)
+		}
+	}
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if got := appendFloat(nil, f, 64); string(got) != "null" {
+			t.Errorf("%v: got %s, want null (encoding/json refuses it)", f, got)
 		}
 	}
 }

@@ -100,27 +100,27 @@ func newEncoder(t reflect.Type) encodeFn {
 	case reflect.Bool:
 		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendBool(buf, *(*bool)(p)) }
 	case reflect.Int:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int)(p)), 10) }
+		return appendIntAt[int]
 	case reflect.Int8:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int8)(p)), 10) }
+		return appendIntAt[int8]
 	case reflect.Int16:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int16)(p)), 10) }
+		return appendIntAt[int16]
 	case reflect.Int32:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, int64(*(*int32)(p)), 10) }
+		return appendIntAt[int32]
 	case reflect.Int64:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendInt(buf, *(*int64)(p), 10) }
+		return appendIntAt[int64]
 	case reflect.Uint:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint)(p)), 10) }
+		return appendUintAt[uint]
 	case reflect.Uint8:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint8)(p)), 10) }
+		return appendUintAt[uint8]
 	case reflect.Uint16:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint16)(p)), 10) }
+		return appendUintAt[uint16]
 	case reflect.Uint32:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uint32)(p)), 10) }
+		return appendUintAt[uint32]
 	case reflect.Uint64:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, *(*uint64)(p), 10) }
+		return appendUintAt[uint64]
 	case reflect.Uintptr:
-		return func(buf []byte, p unsafe.Pointer) []byte { return strconv.AppendUint(buf, uint64(*(*uintptr)(p)), 10) }
+		return appendUintAt[uintptr]
 	case reflect.Float64:
 		return func(buf []byte, p unsafe.Pointer) []byte { return appendFloat(buf, *(*float64)(p), 64) }
 	case reflect.Float32:
@@ -263,6 +263,15 @@ func zeroTest(t reflect.Type) func(unsafe.Pointer) bool {
 		}
 	}
 	return func(p unsafe.Pointer) bool { return reflect.NewAt(t, p).Elem().IsZero() }
+}
+
+// appendIntAt and appendUintAt write the integer of type T at p.
+func appendIntAt[T ~int | ~int8 | ~int16 | ~int32 | ~int64](buf []byte, p unsafe.Pointer) []byte {
+	return strconv.AppendInt(buf, int64(*(*T)(p)), 10)
+}
+
+func appendUintAt[T ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr](buf []byte, p unsafe.Pointer) []byte {
+	return strconv.AppendUint(buf, uint64(*(*T)(p)), 10)
 }
 
 // appendFloat writes f as encoding/json does: the shortest form, in

@@ -53,6 +53,9 @@ enum record_kind {
 	RECORD_CANDIDATES = 5,
 	/* out_of_memory() chose nobody: every task unkillable, or none. */
 	RECORD_NO_KILL = 6,
+	/* A memory request the kernel refused with ENOMEM (struct
+	 * alloc_record): fork-like calls, mmap, mremap, brk. */
+	RECORD_ALLOC_REFUSED = 7,
 };
 
 /* Where a record's OOM fields (chosen_points ... constraint) come from. */
@@ -1022,4 +1025,285 @@ int BPF_PROG(tp_btf_signal_generate, int sig, struct kernel_siginfo *info, struc
 	}
 	bpf_map_update_elem(&kill_signals, &cur, &ks, BPF_ANY);
 	return 0;
+}
+
+/*
+ * Allocations the kernel refused (alloc_refused): fork, vfork, clone,
+ * clone3, mmap, mremap and brk failing with ENOMEM, from the classic syscall
+ * tracepoints every kernel since 5.10 has. These fire on every such call of
+ * the node, so the common path stays minimal: an enter hook stores the
+ * request (mmap's length, mremap's new length, brk's address) under the
+ * thread id, nothing else; an exit hook that did not fail returns at once,
+ * without touching the map. Only a failure reads the task and reserves a
+ * record. A fork-like call's request is the parent's own commit, read at the
+ * failing exit; clone and clone3's enter hooks store only their flags.
+ *
+ * The stash is never deleted on success: each thread runs one syscall at a
+ * time and its next enter overwrites its entry, and the LRU ages out the
+ * entries of threads gone. An exit checks the entry's syscall is its own.
+ */
+enum alloc_syscall {
+	ALLOC_FORK = 1,
+	ALLOC_VFORK = 2,
+	ALLOC_CLONE = 3,
+	ALLOC_CLONE3 = 4,
+	ALLOC_MMAP = 5,
+	ALLOC_MREMAP = 6,
+	ALLOC_BRK = 7,
+};
+
+struct alloc_request {
+	u64 arg;     /* mmap: length; mremap: new_len; brk: the requested break; clone, clone3: flags */
+	u64 old_len; /* mremap: old_len */
+	u32 syscall; /* enum alloc_syscall */
+	u32 pad;
+};
+
+struct alloc_record {
+	u64 boot_ns;
+	u64 seq;             /* always 0 */
+	u32 kind;            /* RECORD_ALLOC_REFUSED */
+	u32 syscall;         /* enum alloc_syscall */
+	struct task_info task;
+	s64 ret;             /* what the syscall returned */
+	u64 request;         /* bytes: mmap length, mremap new_len, brk growth; fork-like: see below */
+	u64 old_len;         /* mremap: old_len; brk: the break at the refusal */
+	/* The caller's mm at the refusal, pages (mm->total_vm, data_vm,
+	 * stack_vm): may_expand_vm()'s operands, and for a fork-like call the
+	 * request, the private writable mappings dup_mmap() charges
+	 * (data_vm + stack_vm, which VM_ACCOUNT covers). */
+	u64 total_vm;
+	u64 data_vm;
+	u64 stack_vm;
+	/* Refusals of this process and syscall so far (alloc_counts). */
+	u64 count;
+	/* clone, clone3: the flags asked for (CLONE_VM: a thread, no copy of
+	 * the mm to charge). */
+	u64 clone_flags;
+};
+
+const struct alloc_record *unused_alloc_record __attribute__((unused));
+const enum alloc_syscall *unused_alloc_syscall __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct alloc_request);
+} alloc_requests SEC(".maps");
+
+#define ENOMEM 12
+
+/* The classic syscall tracepoints' records (the ftrace format, the same on
+ * every kernel: the common header, the syscall number, then the arguments or
+ * the return value, each 8 bytes). */
+struct syscall_enter_ctx {
+	struct trace_entry ent;
+	long id;
+	unsigned long args[6];
+};
+
+struct syscall_exit_ctx {
+	struct trace_entry ent;
+	long id;
+	long ret;
+};
+
+static __always_inline void stash(u32 syscall, u64 arg, u64 old_len)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct alloc_request req = { .arg = arg, .old_len = old_len, .syscall = syscall };
+
+	bpf_map_update_elem(&alloc_requests, &tid, &req, BPF_ANY);
+}
+
+/* Refusals by process and syscall. A failing loop is refused millions of
+ * times a second: each refusal only counts here, and a record goes out at
+ * most once per ALLOC_GATE_NS per process and syscall, carrying the count so
+ * far. Userspace reads the count of the last ones, after their record, from
+ * this map: nothing is lost, and the ring buffer is not flooded. */
+struct alloc_key {
+	u32 tgid;
+	u32 syscall;
+};
+
+struct alloc_count {
+	u64 start_time; /* the process's: a reused pid starts again from 0 */
+	u64 count;      /* refusals so far */
+	u64 sent_ns;    /* boot time of the last record */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct alloc_key);
+	__type(value, struct alloc_count);
+} alloc_counts SEC(".maps");
+
+#define ALLOC_GATE_NS (10 * 1000 * 1000ULL)
+
+static __always_inline int refused(u32 syscall, long ret, u64 request, u64 old_len, u64 clone_flags)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct alloc_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .syscall = syscall };
+	u64 start = BPF_CORE_READ(task, group_leader, start_time);
+	struct alloc_count *c = bpf_map_lookup_elem(&alloc_counts, &key);
+	struct alloc_record *r;
+	struct mm_struct *mm;
+	u64 now;
+	u32 zero = 0;
+
+	if (!c || c->start_time != start) {
+		struct alloc_count init = { .start_time = start };
+
+		bpf_map_update_elem(&alloc_counts, &key, &init, BPF_ANY);
+		c = bpf_map_lookup_elem(&alloc_counts, &key);
+		if (!c)
+			return 0;
+	}
+	/* Its result unused: a plain atomic add, which 5.10 accepts. */
+	__sync_fetch_and_add(&c->count, 1);
+	now = bpf_ktime_get_boot_ns();
+	if (c->sent_ns && now - c->sent_ns < ALLOC_GATE_NS)
+		return 0;
+	c->sent_ns = now;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		u64 *n = bpf_map_lookup_elem(&lost, &zero);
+		if (n)
+			*n += 1;
+		return 0;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->boot_ns = now;
+	r->kind = RECORD_ALLOC_REFUSED;
+	r->syscall = syscall;
+	r->ret = ret;
+	r->request = request;
+	r->old_len = old_len;
+	r->clone_flags = clone_flags;
+	r->count = c->count;
+	read_task(task, &r->task);
+	mm = BPF_CORE_READ(task, mm);
+	if (mm) {
+		r->total_vm = BPF_CORE_READ(mm, total_vm);
+		if (bpf_core_field_exists(mm->data_vm))
+			r->data_vm = BPF_CORE_READ(mm, data_vm);
+		if (bpf_core_field_exists(mm->stack_vm))
+			r->stack_vm = BPF_CORE_READ(mm, stack_vm);
+	}
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* An exit of a call whose request the enter hook stored. */
+static __always_inline int sized_exit(u32 syscall, long ret)
+{
+	u32 tid;
+	struct alloc_request *req;
+
+	if (ret != -ENOMEM)
+		return 0;
+	tid = (u32)bpf_get_current_pid_tgid();
+	req = bpf_map_lookup_elem(&alloc_requests, &tid);
+	if (!req || req->syscall != syscall)
+		return refused(syscall, ret, 0, 0, 0);
+	if (syscall == ALLOC_CLONE || syscall == ALLOC_CLONE3)
+		return refused(syscall, ret, 0, 0, req->arg);
+	return refused(syscall, ret, req->arg, req->old_len, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int alloc_enter_mmap(struct syscall_enter_ctx *ctx)
+{
+	stash(ALLOC_MMAP, ctx->args[1], 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int alloc_exit_mmap(struct syscall_exit_ctx *ctx)
+{
+	return sized_exit(ALLOC_MMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mremap")
+int alloc_enter_mremap(struct syscall_enter_ctx *ctx)
+{
+	stash(ALLOC_MREMAP, ctx->args[2], ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int alloc_exit_mremap(struct syscall_exit_ctx *ctx)
+{
+	return sized_exit(ALLOC_MREMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_brk")
+int alloc_enter_brk(struct syscall_enter_ctx *ctx)
+{
+	stash(ALLOC_BRK, ctx->args[0], 0);
+	return 0;
+}
+
+/* brk returns the break it leaves: on failure the old one, below the
+ * address asked for (brk(0) and shrinking return at or above it). */
+SEC("tracepoint/syscalls/sys_exit_brk")
+int alloc_exit_brk(struct syscall_exit_ctx *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct alloc_request *req = bpf_map_lookup_elem(&alloc_requests, &tid);
+	u64 ret = ctx->ret;
+
+	if (!req || req->syscall != ALLOC_BRK || ret >= req->arg)
+		return 0;
+	return refused(ALLOC_BRK, ctx->ret, req->arg - ret, ret, 0);
+}
+
+/* fork and vfork take no arguments; clone's flags are its first, clone3's
+ * the first field of its struct clone_args. */
+SEC("tracepoint/syscalls/sys_exit_fork")
+int alloc_exit_fork(struct syscall_exit_ctx *ctx)
+{
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	return refused(ALLOC_FORK, ctx->ret, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int alloc_exit_vfork(struct syscall_exit_ctx *ctx)
+{
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	return refused(ALLOC_VFORK, ctx->ret, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int alloc_enter_clone(struct syscall_enter_ctx *ctx)
+{
+	stash(ALLOC_CLONE, ctx->args[0], 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int alloc_exit_clone(struct syscall_exit_ctx *ctx)
+{
+	return sized_exit(ALLOC_CLONE, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int alloc_enter_clone3(struct syscall_enter_ctx *ctx)
+{
+	u64 flags = 0;
+
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
+	stash(ALLOC_CLONE3, flags, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int alloc_exit_clone3(struct syscall_exit_ctx *ctx)
+{
+	return sized_exit(ALLOC_CLONE3, ctx->ret);
 }

@@ -55,6 +55,10 @@ struct mm_rss_stat {
 struct mm_struct {
 	struct percpu_counter rss_stat[4];
 	atomic_long_t pgtables_bytes;
+	/* Pages mapped: all, private writable (not stack), stack. */
+	unsigned long total_vm;
+	unsigned long data_vm;
+	unsigned long stack_vm;
 } __pai;
 
 struct mm_struct___pre62 {

@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// consoleWriter is --format console: each kill as the one sentence
-// explain writes, every other line as zerolog's console format. zerolog
-// hands it one JSON line per Write.
+// consoleWriter is --format console: each kill and each alloc_refused as
+// the one sentence explain writes, every other line as zerolog's console
+// format. zerolog hands it one JSON line per Write.
 type consoleWriter struct {
 	out     io.Writer
 	style   explain.Style
@@ -34,6 +34,15 @@ func (w *consoleWriter) Write(p []byte) (int, error) {
 		var k event.Kill
 		if err := json.Unmarshal(p, &k); err == nil {
 			if _, err := io.WriteString(w.out, w.style.Sentence(k)+"\n"); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
+	if head.Message == (event.AllocRefused{}).Name() {
+		var a event.AllocRefused
+		if err := json.Unmarshal(p, &a); err == nil {
+			if _, err := io.WriteString(w.out, w.style.AllocSentence(a)+"\n"); err != nil {
 				return 0, err
 			}
 			return len(p), nil

@@ -28,6 +28,7 @@ func startedEvent(h tracer.Hooks, e *enrich.Enricher, dockerOn bool, criEndpoint
 			MarkVictimLayout: orNone(string(h.MarkLayout)),
 			SignalGenerate:   orNone(h.Signal),
 			Candidates:       orNone(h.Candidates),
+			AllocRefused:     append([]string{}, h.AllocRefused...),
 		},
 		Refused:     map[string]string{},
 		Docker:      dockerOn,

@@ -25,10 +25,12 @@ type pipeline struct {
 	abandoned atomic.Bool
 }
 
-// item is what the queue carries: a kill, or a decision that chose nobody.
+// item is what the queue carries: a kill, a decision that chose nobody, or
+// a refused memory request.
 type item struct {
 	kill   tracer.Kill
 	noKill *tracer.NoKill
+	alloc  *tracer.AllocRefused
 }
 
 // stages are what the pipeline's goroutine runs.

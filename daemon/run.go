@@ -78,6 +78,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if h.Candidates != "" {
 		m.Hook("oom_badness", h.Candidates)
 	}
+	for _, sc := range h.AllocRefused {
+		m.Hook("sys_exit_"+sc, "tracepoint")
+	}
 
 	enricher, dockerCache, criCache := newEnricher(cfg, log)
 	criAddr := ""
@@ -135,12 +138,21 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	// daemon idles small for months.
 	debug.FreeOSMemory()
 
-	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills(), poster: poster, ledger: lg}
+	w := &writer{log: log, enricher: enricher, metrics: m, out: out, noKills: newNoKills(), poster: poster,
+		classifier: newClassifier(), ledger: lg}
+	w.allocs = newAllocRefusals(func(k allocKey) (uint64, bool) { return t.AllocCount(k.pid, k.startTime, k.syscall) },
+		func(r refusal, n uint64) { m.AllocRefused(string(r.Syscall), string(r.decision.Rule), n) })
 	p := startPipeline(cfg.QueueSize, stages{
 		handle: w.handle,
-		wake:   w.noKills.next,
-		tick:   func(now time.Time) { w.writeNoKills(w.noKills.due(now)) },
-		end:    func() { w.writeNoKills(w.noKills.all(time.Now())) },
+		wake:   func() time.Time { return earliest(w.noKills.next(), w.allocs.next()) },
+		tick: func(now time.Time) {
+			w.writeNoKills(w.noKills.due(now))
+			w.writeAllocs(w.allocs.due(now))
+		},
+		end: func() {
+			w.writeNoKills(w.noKills.all(time.Now()))
+			w.writeAllocs(w.allocs.all(time.Now()))
+		},
 	})
 	w.dropped = &p.dropped
 	if cfg.ReadyFile != "" {
@@ -155,6 +167,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	stopRisk := startRiskWatcher(cfg, log)
 	defer stopRisk()
 	t.OnNoKill(func(n tracer.NoKill) { p.push(item{noKill: &n}) })
+	t.OnAllocRefused(func(a tracer.AllocRefused) { p.push(item{alloc: &a}) })
 	err = t.Run(ctx, func(k tracer.Kill) {
 		m.Latency(metrics.StageQueued, k.Age())
 		p.push(item{kill: k})
@@ -198,7 +211,10 @@ type writer struct {
 	outFailed uint64 // output failures already counted
 	noKills   *noKills
 	poster    *k8sevents.Poster // nil: no Kubernetes Events
-	ledger    *keeper           // nil: no --state-dir
+	// allocs aggregates alloc_refused lines; classifier names their rule.
+	allocs     *allocRefusals
+	classifier *classifier
+	ledger     *keeper // nil: no --state-dir
 }
 
 func (w *writer) handle(it item) {
@@ -207,6 +223,10 @@ func (w *writer) handle(it item) {
 		if l, ok := w.noKills.add(*n, time.Now()); ok {
 			w.writeNoKills([]noKillLine{l})
 		}
+		return
+	}
+	if a := it.alloc; a != nil {
+		w.handleAlloc(*a)
 		return
 	}
 	w.write(it.kill)
@@ -301,4 +321,12 @@ func kernelRelease() string {
 		return "unknown"
 	}
 	return unix.ByteSliceToString(u.Release[:])
+}
+
+// earliest is the earlier of two wake times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }

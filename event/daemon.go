@@ -32,6 +32,8 @@ type Hooks struct {
 	MarkVictimLayout string `json:"mark_victim_layout"`
 	SignalGenerate   string `json:"signal_generate"`
 	Candidates       string `json:"candidates"`
+	// AllocRefused lists the syscalls whose refused requests are traced.
+	AllocRefused []string `json:"alloc_refused"`
 }
 
 // MemoryCgroups is where the memory controller's hierarchy is.

@@ -20,7 +20,7 @@ import (
 )
 
 // messages are the line types with a field table of their own in the docs.
-var tabled = []Message{Kill{}, NoKill{}, Started{}, Stopped{}, Risk{}, Missed{}, MissedUnknown{}}
+var tabled = []Message{Kill{}, NoKill{}, AllocRefused{}, Started{}, Stopped{}, Risk{}, Missed{}, MissedUnknown{}}
 
 // described are the line types whose fields the docs name in prose.
 var described = []Message{EventsDropped{}, ScoreMismatch{}, RiskPolling{}}

@@ -33,6 +33,7 @@ type Metrics struct {
 	enrichErrors   *prometheus.CounterVec
 	mismatches     prometheus.Counter
 	noKills        *prometheus.CounterVec
+	allocRefused   *prometheus.CounterVec
 	pods           *podKills
 	hooks          *prometheus.GaugeVec
 	latency        *prometheus.HistogramVec
@@ -75,6 +76,10 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 			Name: "oomtrace_oom_no_kill_total",
 			Help: "OOM decisions that chose nobody (every task in the scope unkillable), by the OOM's constraint; each retry of the allocation counts.",
 		}, []string{"constraint"}),
+		allocRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oomtrace_alloc_refused_total",
+			Help: "Memory requests the kernel refused with ENOMEM (with --alloc-refused), by syscall (fork, vfork, clone, clone3, mmap, mremap, brk) and the rule that refused it (heuristic, strict, rlimit_as, rlimit_data, other); every refusal counts, aggregated lines or not.",
+		}, []string{"syscall", "rule"}),
 		hooks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "oomtrace_hook_attached",
 			Help: "1 for each attached hook, by function and attach mode (fentry, kprobe, tp_btf, tracepoint).",
@@ -102,7 +107,7 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 		StageQueued:  m.latency.WithLabelValues(StageQueued),
 		StageWritten: m.latency.WithLabelValues(StageWritten),
 	}
-	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.noKills, m.pods, m.hooks, m.latency, buildInfo,
+	m.Registry.MustRegister(m.kills, m.containerKills, m.lost, m.enrichErrors, m.mismatches, m.noKills, m.allocRefused, m.pods, m.hooks, m.latency, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -110,6 +115,11 @@ func New(maxContainers int, ringbufLost func() (uint64, error)) *Metrics {
 // NoKill counts n OOM decisions that chose nobody.
 func (m *Metrics) NoKill(constraint string, n int) {
 	m.noKills.WithLabelValues(constraint).Add(float64(n))
+}
+
+// AllocRefused counts n refused memory requests.
+func (m *Metrics) AllocRefused(syscall, rule string, n uint64) {
+	m.allocRefused.WithLabelValues(syscall, rule).Add(float64(n))
 }
 
 // Hook records an attached hook.

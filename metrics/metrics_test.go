@@ -100,3 +100,25 @@ func TestRingbufReadError(t *testing.T) {
 		t.Errorf("a failing collector should fail the scrape visibly, got %d", resp.StatusCode)
 	}
 }
+
+// Every refusal counts, by syscall and rule, however many a line stands for.
+func TestAllocRefusedCounts(t *testing.T) {
+	m := New(2, nil)
+	s, err := Listen("127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m.AllocRefused("mmap", "heuristic", 1)
+	m.AllocRefused("mmap", "heuristic", 9999)
+	m.AllocRefused("clone", "strict", 3)
+	body := scrape(t, s.Addr())
+	for _, want := range []string{
+		`oomtrace_alloc_refused_total{rule="heuristic",syscall="mmap"} 10000`,
+		`oomtrace_alloc_refused_total{rule="strict",syscall="clone"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %s in the scrape", want)
+		}
+	}
+}

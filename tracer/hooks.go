@@ -48,7 +48,10 @@ type Hooks struct {
 	// the kernel's candidate list ("fentry" or "kprobe", as oom_kill_process()
 	// is), "" when they are not.
 	Candidates string
-	Refused    map[string]string // hook -> why it could not be used
+	// AllocRefused lists the syscalls whose refusals are traced
+	// (--alloc-refused): their sys_enter/sys_exit tracepoints attached.
+	AllocRefused []string
+	Refused      map[string]string // hook -> why it could not be used
 }
 
 // Attach is the mode events report.

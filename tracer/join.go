@@ -11,6 +11,7 @@ type JoinStats struct {
 	OrphanEnds     uint64 // decision ends whose beginning was lost
 	Flushed        uint64 // decisions closed by a timeout or a newer decision, their end lost
 	NoKills        uint64 // out_of_memory() calls that chose nobody
+	AllocRefused   uint64 // memory requests refused (alloc_refused records)
 }
 
 // Joiner turns the kernel's records into exactly one Kill per OOM decision.
@@ -42,6 +43,8 @@ type Joiner struct {
 	Stats   JoinStats
 	// OnNoKill, when set, gets each out_of_memory() call that chose nobody.
 	OnNoKill func(NoKill)
+	// OnAllocRefused, when set, gets each memory request the kernel refused.
+	OnAllocRefused func(AllocRefused)
 	// cands is the last candidates record, for the begin record with its Seq.
 	cands *Record
 }
@@ -80,6 +83,13 @@ func (j *Joiner) Feed(r Record) {
 		j.Stats.NoKills++
 		if j.OnNoKill != nil {
 			j.OnNoKill(NoKill{Time: j.wall(r.BootNs), BootNs: r.BootNs, Trigger: r.Trigger, Scope: r.Scope, Candidates: r.Candidates})
+		}
+	case KindAllocRefused:
+		j.Stats.AllocRefused++
+		if j.OnAllocRefused != nil && r.Alloc != nil {
+			a := *r.Alloc
+			a.Time = j.wall(r.BootNs)
+			j.OnAllocRefused(a)
 		}
 	case KindKillEnd:
 		for i, d := range j.open {

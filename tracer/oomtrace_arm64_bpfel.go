@@ -13,6 +13,56 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type oomtraceAllocCount struct {
+	_         structs.HostLayout
+	StartTime uint64
+	Count     uint64
+	SentNs    uint64
+}
+
+type oomtraceAllocKey struct {
+	_       structs.HostLayout
+	Tgid    uint32
+	Syscall uint32
+}
+
+type oomtraceAllocRecord struct {
+	_          structs.HostLayout
+	BootNs     uint64
+	Seq        uint64
+	Kind       uint32
+	Syscall    uint32
+	Task       oomtraceTaskInfo
+	Ret        int64
+	Request    uint64
+	OldLen     uint64
+	TotalVm    uint64
+	DataVm     uint64
+	StackVm    uint64
+	Count      uint64
+	CloneFlags uint64
+}
+
+type oomtraceAllocRequest struct {
+	_       structs.HostLayout
+	Arg     uint64
+	OldLen  uint64
+	Syscall uint32
+	Pad     uint32
+}
+
+type oomtraceAllocSyscall uint32
+
+const (
+	oomtraceAllocSyscallALLOC_FORK   oomtraceAllocSyscall = 1
+	oomtraceAllocSyscallALLOC_VFORK  oomtraceAllocSyscall = 2
+	oomtraceAllocSyscallALLOC_CLONE  oomtraceAllocSyscall = 3
+	oomtraceAllocSyscallALLOC_CLONE3 oomtraceAllocSyscall = 4
+	oomtraceAllocSyscallALLOC_MMAP   oomtraceAllocSyscall = 5
+	oomtraceAllocSyscallALLOC_MREMAP oomtraceAllocSyscall = 6
+	oomtraceAllocSyscallALLOC_BRK    oomtraceAllocSyscall = 7
+)
+
 type oomtraceCandidate struct {
 	_       structs.HostLayout
 	Task    oomtraceTaskInfo
@@ -93,12 +143,13 @@ type oomtraceRecord struct {
 type oomtraceRecordKind uint32
 
 const (
-	oomtraceRecordKindRECORD_KILL_BEGIN oomtraceRecordKind = 1
-	oomtraceRecordKindRECORD_MARK       oomtraceRecordKind = 2
-	oomtraceRecordKindRECORD_KILL_END   oomtraceRecordKind = 3
-	oomtraceRecordKindRECORD_REKILL     oomtraceRecordKind = 4
-	oomtraceRecordKindRECORD_CANDIDATES oomtraceRecordKind = 5
-	oomtraceRecordKindRECORD_NO_KILL    oomtraceRecordKind = 6
+	oomtraceRecordKindRECORD_KILL_BEGIN    oomtraceRecordKind = 1
+	oomtraceRecordKindRECORD_MARK          oomtraceRecordKind = 2
+	oomtraceRecordKindRECORD_KILL_END      oomtraceRecordKind = 3
+	oomtraceRecordKindRECORD_REKILL        oomtraceRecordKind = 4
+	oomtraceRecordKindRECORD_CANDIDATES    oomtraceRecordKind = 5
+	oomtraceRecordKindRECORD_NO_KILL       oomtraceRecordKind = 6
+	oomtraceRecordKindRECORD_ALLOC_REFUSED oomtraceRecordKind = 7
 )
 
 type oomtraceScopeSource uint32
@@ -158,12 +209,26 @@ type oomtraceTaskInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	oomtraceMapAllocCounts              = "alloc_counts"
+	oomtraceMapAllocRequests            = "alloc_requests"
 	oomtraceMapEvents                   = "events"
 	oomtraceMapKillSignals              = "kill_signals"
 	oomtraceMapLost                     = "lost"
 	oomtraceMapOomCalls                 = "oom_calls"
 	oomtraceMapRunning                  = "running"
 	oomtraceMapStackBuf                 = "stack_buf"
+	oomtraceProgAllocEnterBrk           = "alloc_enter_brk"
+	oomtraceProgAllocEnterClone         = "alloc_enter_clone"
+	oomtraceProgAllocEnterClone3        = "alloc_enter_clone3"
+	oomtraceProgAllocEnterMmap          = "alloc_enter_mmap"
+	oomtraceProgAllocEnterMremap        = "alloc_enter_mremap"
+	oomtraceProgAllocExitBrk            = "alloc_exit_brk"
+	oomtraceProgAllocExitClone          = "alloc_exit_clone"
+	oomtraceProgAllocExitClone3         = "alloc_exit_clone3"
+	oomtraceProgAllocExitFork           = "alloc_exit_fork"
+	oomtraceProgAllocExitMmap           = "alloc_exit_mmap"
+	oomtraceProgAllocExitMremap         = "alloc_exit_mremap"
+	oomtraceProgAllocExitVfork          = "alloc_exit_vfork"
 	oomtraceProgFentryOomKillProcess    = "fentry_oom_kill_process"
 	oomtraceProgFentryOutOfMemory       = "fentry_out_of_memory"
 	oomtraceProgFexitOomBadness         = "fexit_oom_badness"
@@ -181,6 +246,8 @@ const (
 	oomtraceProgTracepointMarkVictim    = "tracepoint_mark_victim"
 	oomtraceVarCandidatesMax            = "candidates_max"
 	oomtraceVarNextSeq                  = "next_seq"
+	oomtraceVarUnusedAllocRecord        = "unused_alloc_record"
+	oomtraceVarUnusedAllocSyscall       = "unused_alloc_syscall"
 	oomtraceVarUnusedCandidates         = "unused_candidates"
 	oomtraceVarUnusedFlags              = "unused_flags"
 	oomtraceVarUnusedKind               = "unused_kind"
@@ -230,6 +297,18 @@ type oomtraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceProgramSpecs struct {
+	AllocEnterBrk           *ebpf.ProgramSpec `ebpf:"alloc_enter_brk"`
+	AllocEnterClone         *ebpf.ProgramSpec `ebpf:"alloc_enter_clone"`
+	AllocEnterClone3        *ebpf.ProgramSpec `ebpf:"alloc_enter_clone3"`
+	AllocEnterMmap          *ebpf.ProgramSpec `ebpf:"alloc_enter_mmap"`
+	AllocEnterMremap        *ebpf.ProgramSpec `ebpf:"alloc_enter_mremap"`
+	AllocExitBrk            *ebpf.ProgramSpec `ebpf:"alloc_exit_brk"`
+	AllocExitClone          *ebpf.ProgramSpec `ebpf:"alloc_exit_clone"`
+	AllocExitClone3         *ebpf.ProgramSpec `ebpf:"alloc_exit_clone3"`
+	AllocExitFork           *ebpf.ProgramSpec `ebpf:"alloc_exit_fork"`
+	AllocExitMmap           *ebpf.ProgramSpec `ebpf:"alloc_exit_mmap"`
+	AllocExitMremap         *ebpf.ProgramSpec `ebpf:"alloc_exit_mremap"`
+	AllocExitVfork          *ebpf.ProgramSpec `ebpf:"alloc_exit_vfork"`
 	FentryOomKillProcess    *ebpf.ProgramSpec `ebpf:"fentry_oom_kill_process"`
 	FentryOutOfMemory       *ebpf.ProgramSpec `ebpf:"fentry_out_of_memory"`
 	FexitOomBadness         *ebpf.ProgramSpec `ebpf:"fexit_oom_badness"`
@@ -251,25 +330,29 @@ type oomtraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceMapSpecs struct {
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	KillSignals *ebpf.MapSpec `ebpf:"kill_signals"`
-	Lost        *ebpf.MapSpec `ebpf:"lost"`
-	OomCalls    *ebpf.MapSpec `ebpf:"oom_calls"`
-	Running     *ebpf.MapSpec `ebpf:"running"`
-	StackBuf    *ebpf.MapSpec `ebpf:"stack_buf"`
+	AllocCounts   *ebpf.MapSpec `ebpf:"alloc_counts"`
+	AllocRequests *ebpf.MapSpec `ebpf:"alloc_requests"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	KillSignals   *ebpf.MapSpec `ebpf:"kill_signals"`
+	Lost          *ebpf.MapSpec `ebpf:"lost"`
+	OomCalls      *ebpf.MapSpec `ebpf:"oom_calls"`
+	Running       *ebpf.MapSpec `ebpf:"running"`
+	StackBuf      *ebpf.MapSpec `ebpf:"stack_buf"`
 }
 
 // oomtraceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceVariableSpecs struct {
-	CandidatesMax    *ebpf.VariableSpec `ebpf:"candidates_max"`
-	NextSeq          *ebpf.VariableSpec `ebpf:"next_seq"`
-	UnusedCandidates *ebpf.VariableSpec `ebpf:"unused_candidates"`
-	UnusedFlags      *ebpf.VariableSpec `ebpf:"unused_flags"`
-	UnusedKind       *ebpf.VariableSpec `ebpf:"unused_kind"`
-	UnusedRecord     *ebpf.VariableSpec `ebpf:"unused_record"`
-	UnusedScope      *ebpf.VariableSpec `ebpf:"unused_scope"`
+	CandidatesMax      *ebpf.VariableSpec `ebpf:"candidates_max"`
+	NextSeq            *ebpf.VariableSpec `ebpf:"next_seq"`
+	UnusedAllocRecord  *ebpf.VariableSpec `ebpf:"unused_alloc_record"`
+	UnusedAllocSyscall *ebpf.VariableSpec `ebpf:"unused_alloc_syscall"`
+	UnusedCandidates   *ebpf.VariableSpec `ebpf:"unused_candidates"`
+	UnusedFlags        *ebpf.VariableSpec `ebpf:"unused_flags"`
+	UnusedKind         *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedRecord       *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedScope        *ebpf.VariableSpec `ebpf:"unused_scope"`
 }
 
 // oomtraceObjects contains all objects after they have been loaded into the kernel.
@@ -292,16 +375,20 @@ func (o *oomtraceObjects) Close() error {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtraceMaps struct {
-	Events      *ebpf.Map `ebpf:"events"`
-	KillSignals *ebpf.Map `ebpf:"kill_signals"`
-	Lost        *ebpf.Map `ebpf:"lost"`
-	OomCalls    *ebpf.Map `ebpf:"oom_calls"`
-	Running     *ebpf.Map `ebpf:"running"`
-	StackBuf    *ebpf.Map `ebpf:"stack_buf"`
+	AllocCounts   *ebpf.Map `ebpf:"alloc_counts"`
+	AllocRequests *ebpf.Map `ebpf:"alloc_requests"`
+	Events        *ebpf.Map `ebpf:"events"`
+	KillSignals   *ebpf.Map `ebpf:"kill_signals"`
+	Lost          *ebpf.Map `ebpf:"lost"`
+	OomCalls      *ebpf.Map `ebpf:"oom_calls"`
+	Running       *ebpf.Map `ebpf:"running"`
+	StackBuf      *ebpf.Map `ebpf:"stack_buf"`
 }
 
 func (m *oomtraceMaps) Close() error {
 	return _OomtraceClose(
+		m.AllocCounts,
+		m.AllocRequests,
 		m.Events,
 		m.KillSignals,
 		m.Lost,
@@ -315,19 +402,33 @@ func (m *oomtraceMaps) Close() error {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtraceVariables struct {
-	CandidatesMax    *ebpf.Variable `ebpf:"candidates_max"`
-	NextSeq          *ebpf.Variable `ebpf:"next_seq"`
-	UnusedCandidates *ebpf.Variable `ebpf:"unused_candidates"`
-	UnusedFlags      *ebpf.Variable `ebpf:"unused_flags"`
-	UnusedKind       *ebpf.Variable `ebpf:"unused_kind"`
-	UnusedRecord     *ebpf.Variable `ebpf:"unused_record"`
-	UnusedScope      *ebpf.Variable `ebpf:"unused_scope"`
+	CandidatesMax      *ebpf.Variable `ebpf:"candidates_max"`
+	NextSeq            *ebpf.Variable `ebpf:"next_seq"`
+	UnusedAllocRecord  *ebpf.Variable `ebpf:"unused_alloc_record"`
+	UnusedAllocSyscall *ebpf.Variable `ebpf:"unused_alloc_syscall"`
+	UnusedCandidates   *ebpf.Variable `ebpf:"unused_candidates"`
+	UnusedFlags        *ebpf.Variable `ebpf:"unused_flags"`
+	UnusedKind         *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedRecord       *ebpf.Variable `ebpf:"unused_record"`
+	UnusedScope        *ebpf.Variable `ebpf:"unused_scope"`
 }
 
 // oomtracePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtracePrograms struct {
+	AllocEnterBrk           *ebpf.Program `ebpf:"alloc_enter_brk"`
+	AllocEnterClone         *ebpf.Program `ebpf:"alloc_enter_clone"`
+	AllocEnterClone3        *ebpf.Program `ebpf:"alloc_enter_clone3"`
+	AllocEnterMmap          *ebpf.Program `ebpf:"alloc_enter_mmap"`
+	AllocEnterMremap        *ebpf.Program `ebpf:"alloc_enter_mremap"`
+	AllocExitBrk            *ebpf.Program `ebpf:"alloc_exit_brk"`
+	AllocExitClone          *ebpf.Program `ebpf:"alloc_exit_clone"`
+	AllocExitClone3         *ebpf.Program `ebpf:"alloc_exit_clone3"`
+	AllocExitFork           *ebpf.Program `ebpf:"alloc_exit_fork"`
+	AllocExitMmap           *ebpf.Program `ebpf:"alloc_exit_mmap"`
+	AllocExitMremap         *ebpf.Program `ebpf:"alloc_exit_mremap"`
+	AllocExitVfork          *ebpf.Program `ebpf:"alloc_exit_vfork"`
 	FentryOomKillProcess    *ebpf.Program `ebpf:"fentry_oom_kill_process"`
 	FentryOutOfMemory       *ebpf.Program `ebpf:"fentry_out_of_memory"`
 	FexitOomBadness         *ebpf.Program `ebpf:"fexit_oom_badness"`
@@ -347,6 +448,18 @@ type oomtracePrograms struct {
 
 func (p *oomtracePrograms) Close() error {
 	return _OomtraceClose(
+		p.AllocEnterBrk,
+		p.AllocEnterClone,
+		p.AllocEnterClone3,
+		p.AllocEnterMmap,
+		p.AllocEnterMremap,
+		p.AllocExitBrk,
+		p.AllocExitClone,
+		p.AllocExitClone3,
+		p.AllocExitFork,
+		p.AllocExitMmap,
+		p.AllocExitMremap,
+		p.AllocExitVfork,
 		p.FentryOomKillProcess,
 		p.FentryOutOfMemory,
 		p.FexitOomBadness,

@@ -50,6 +50,9 @@ type Record struct {
 
 	// KindCandidates and KindNoKill only (Scope too).
 	Candidates Candidates
+
+	// KindAllocRefused only.
+	Alloc *AllocRefused
 }
 
 var pageSize = uint64(os.Getpagesize())
@@ -96,6 +99,8 @@ func DecodeRecord(raw []byte) (Record, error) {
 	case KindKillBegin, KindMark, KindKillEnd, KindRekill:
 	case KindCandidates, KindNoKill:
 		return decodeCandidates(raw)
+	case KindAllocRefused:
+		return decodeAlloc(raw)
 	default:
 		return Record{}, fmt.Errorf("decoding record: unknown kind %d", kind)
 	}

@@ -28,6 +28,11 @@ type Config struct {
 	// keeps (at most MaxCandidates); 0 keeps DefaultCandidates,
 	// CandidatesOff leaves out_of_memory() and oom_badness() unhooked.
 	Candidates int
+	// AllocRefused hooks the syscall tracepoints of fork, vfork, clone,
+	// clone3, mmap, mremap and brk for the requests the kernel refuses
+	// with ENOMEM. They fire on every such call of the node: see
+	// docs/benchmarks.md for the cost.
+	AllocRefused bool
 }
 
 // The candidate list's bounds: the BPF side keeps at most MaxCandidates.
@@ -144,6 +149,9 @@ func (t *Tracer) attach(cfg Config) error {
 	if k := t.att.hooks.Kill; k != "" && cfg.Candidates >= 0 {
 		t.att.attachCandidates(k)
 	}
+	if cfg.AllocRefused {
+		t.att.attachAlloc()
+	}
 	if err := t.att.attachMark(cfg.MarkHook); err != nil {
 		// oom_kill_process() alone still sees every decision, but a forced
 		// mark hook must attach or fail.
@@ -157,6 +165,10 @@ func (t *Tracer) attach(cfg Config) error {
 // OnNoKill passes each out_of_memory() call that chose nobody to f, on
 // the goroutine running Run. Set it before Run.
 func (t *Tracer) OnNoKill(f func(NoKill)) { t.joiner.OnNoKill = f }
+
+// OnAllocRefused passes each memory request the kernel refused to f, on
+// the goroutine running Run. Set it before Run.
+func (t *Tracer) OnAllocRefused(f func(AllocRefused)) { t.joiner.OnAllocRefused = f }
 
 // ProgramStat is what the kernel counted of one loaded BPF program: its
 // runs and their total time. Both stay 0 unless BPF statistics are on

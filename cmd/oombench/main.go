@@ -27,8 +27,18 @@ func main() {
 		out      = flag.String("out", "", "also write the results as Markdown to this file")
 		singles  = flag.Int("singles", 100, "OOM kills one at a time, for latency without a storm")
 		profile  = flag.String("cpu-profile", "", "write the measured oomtrace's CPU profile (storm and single kills) to this file")
+		alloc    = flag.Bool("alloc-overhead", false, "measure only what --alloc-refused costs a syscall-heavy workload (mmap, brk, fork), against no tracer and the default tracer, and write that section of -out")
+		rounds   = flag.Int("alloc-rounds", 5, "interleaved rounds of -alloc-overhead")
+		scale    = flag.Int("alloc-scale", 10, "-alloc-overhead's operations per round, in tenths of the default (1M mmaps, 1M brks, 2000 forks, 2M getppids)")
 	)
 	flag.Parse()
+	if *alloc {
+		if err := allocOverhead(*bin, *rounds, *scale, *out); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*bin, *kills, *parallel, *singles, *out, *profile); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -331,7 +341,11 @@ func writeMarkdown(path string, results []result) error {
 
 // replaceSection puts the results between markers in the file, keeping the prose around them.
 func replaceSection(path, body string) error {
-	const begin, end = "<!-- bench:begin -->\n", "<!-- bench:end -->"
+	return replaceSectionBetween(path, "<!-- bench:begin -->\n", "<!-- bench:end -->", body)
+}
+
+// replaceSectionBetween puts body between the markers begin and end.
+func replaceSectionBetween(path, begin, end, body string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err

@@ -47,6 +47,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 	fs.StringVar(&cfg.StateDir, "state-dir", "/var/lib/oomtrace", "keep the kernel's OOM kill counters here across restarts, to report the kills made while no tracer ran (oom_missed, and oom_kill lines backfilled from the kernel log); empty disables")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of the run to this file (for benchmarks)")
 	fs.IntVar(&cands, "candidates", tracer.DefaultCandidates, fmt.Sprintf("list this many of the tasks each OOM decision weighed, the victim first (at most %d); 0 lists none and leaves out_of_memory() and oom_badness() unhooked", tracer.MaxCandidates))
+	fs.BoolVar(&cfg.Tracer.AllocRefused, "alloc-refused", false, "trace the memory requests the kernel refuses with ENOMEM (fork, clone, mmap, mremap, brk) as alloc_refused lines, naming the overcommit or rlimit rule that refused them; hooks syscall tracepoints that fire on every such call of the node (cost: docs/benchmarks.md)")
 	fs.StringVar(&killHook, "kill-hook", "auto", "how to hook oom_kill_process(): auto, fentry, kprobe, none")
 	fs.StringVar(&markHook, "mark-hook", "auto", "how to hook oom:mark_victim: auto, tp_btf, tracepoint")
 	fs.BoolVar(&version, "version", false, "print the version, the Go and cilium/ebpf versions and the BPF object's hash, and exit")

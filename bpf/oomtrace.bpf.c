@@ -1029,18 +1029,19 @@ int BPF_PROG(tp_btf_signal_generate, int sig, struct kernel_siginfo *info, struc
 
 /*
  * Allocations the kernel refused (alloc_refused): fork, vfork, clone,
- * clone3, mmap, mremap and brk failing with ENOMEM, from the classic syscall
- * tracepoints every kernel since 5.10 has. These fire on every such call of
- * the node, so the common path stays minimal: an enter hook stores the
- * request (mmap's length, mremap's new length, brk's address) under the
- * thread id, nothing else; an exit hook that did not fail returns at once,
- * without touching the map. Only a failure reads the task and reserves a
- * record. A fork-like call's request is the parent's own commit, read at the
- * failing exit; clone and clone3's enter hooks store only their flags.
+ * clone3, mmap, mremap and brk failing with ENOMEM.
  *
- * The stash is never deleted on success: each thread runs one syscall at a
- * time and its next enter overwrites its entry, and the LRU ages out the
- * entries of threads gone. An exit checks the entry's syscall is its own.
+ * One program at the raw sys_exit tracepoint (tp_btf), which every syscall
+ * of the node passes, so its common path is two compares: the return value,
+ * and for brk (which fails by returning the old break, not an error) the
+ * syscall number and first argument, loaded straight from the registers.
+ * The request is read from the registers at the exit, not stored at the
+ * enter: the argument registers outlive the call (x86's di..r10, arm64's
+ * orig_x0 and x1..x5), so no enter hook and no map is touched on the
+ * success path. Only a refusal reads the task and reserves a record.
+ *
+ * 32-bit tasks (x86's ia32, arm64's AArch32) number their syscalls
+ * differently and are skipped, as the kernel's own syscall trace events do.
  */
 enum alloc_syscall {
 	ALLOC_FORK = 1,
@@ -1050,13 +1051,6 @@ enum alloc_syscall {
 	ALLOC_MMAP = 5,
 	ALLOC_MREMAP = 6,
 	ALLOC_BRK = 7,
-};
-
-struct alloc_request {
-	u64 arg;     /* mmap: length; mremap: new_len; brk: the requested break; clone, clone3: flags */
-	u64 old_len; /* mremap: old_len */
-	u32 syscall; /* enum alloc_syscall */
-	u32 pad;
 };
 
 struct alloc_record {
@@ -1085,43 +1079,86 @@ struct alloc_record {
 const struct alloc_record *unused_alloc_record __attribute__((unused));
 const enum alloc_syscall *unused_alloc_syscall __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, u32);
-	__type(value, struct alloc_request);
-} alloc_requests SEC(".maps");
-
 #define ENOMEM 12
 
-/* The classic syscall tracepoints' records (the ftrace format, the same on
- * every kernel: the common header, the syscall number, then the arguments or
- * the return value, each 8 bytes). */
-struct syscall_enter_ctx {
-	struct trace_entry ent;
-	long id;
-	unsigned long args[6];
-};
+/* The syscall numbers of the 64-bit ABI (arch/x86/entry/syscalls/
+ * syscall_64.tbl; include/uapi/asm-generic/unistd.h for arm64, which has
+ * no fork or vfork). */
+#if defined(__TARGET_ARCH_x86)
+#define NR_MMAP 9
+#define NR_BRK 12
+#define NR_MREMAP 25
+#define NR_CLONE 56
+#define NR_FORK 57
+#define NR_VFORK 58
+#define NR_CLONE3 435
+#define TS_COMPAT 0x0002 /* thread_info.status: in an ia32 syscall */
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_BRK 214
+#define NR_MREMAP 216
+#define NR_CLONE 220
+#define NR_MMAP 222
+#define NR_CLONE3 435
+#define NR_FORK -1
+#define NR_VFORK -1
+#define TIF_32BIT 22 /* thread_info.flags: an AArch32 task */
+#endif
 
-struct syscall_exit_ctx {
-	struct trace_entry ent;
-	long id;
-	long ret;
-};
-
-static __always_inline void stash(u32 syscall, u64 arg, u64 old_len)
+/* The syscall's number and its first three arguments, as the exit sees
+ * them (syscall_get_nr() and syscall_get_arguments()). */
+static __always_inline long sys_nr(struct pt_regs *regs)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct alloc_request req = { .arg = arg, .old_len = old_len, .syscall = syscall };
+#if defined(__TARGET_ARCH_x86)
+	return regs->orig_ax;
+#else
+	return regs->syscallno;
+#endif
+}
 
-	bpf_map_update_elem(&alloc_requests, &tid, &req, BPF_ANY);
+static __always_inline u64 sys_arg0(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return regs->di;
+#else
+	return regs->orig_x0;
+#endif
+}
+
+static __always_inline u64 sys_arg1(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return regs->si;
+#else
+	return regs->user_regs.regs[1];
+#endif
+}
+
+static __always_inline u64 sys_arg2(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return regs->dx;
+#else
+	return regs->user_regs.regs[2];
+#endif
+}
+
+/* Whether the current task runs the 32-bit ABI, whose numbers mean other
+ * syscalls. */
+static __always_inline bool compat_task(struct task_struct *task)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+#else
+	return BPF_CORE_READ(task, thread_info.flags) & (1UL << TIF_32BIT);
+#endif
 }
 
 /* Refusals by process and syscall. A failing loop is refused millions of
  * times a second: each refusal only counts here, and a record goes out at
  * most once per ALLOC_GATE_NS per process and syscall, carrying the count so
  * far. Userspace reads the count of the last ones, after their record, from
- * this map: nothing is lost, and the ring buffer is not flooded. */
+ * this map: nothing is lost, and the ring buffer is not flooded. Only
+ * refusals touch it. */
 struct alloc_key {
 	u32 tgid;
 	u32 syscall;
@@ -1142,9 +1179,9 @@ struct {
 
 #define ALLOC_GATE_NS (10 * 1000 * 1000ULL)
 
-static __always_inline int refused(u32 syscall, long ret, u64 request, u64 old_len, u64 clone_flags)
+static __always_inline int refused(struct task_struct *task, u32 syscall, long ret, u64 request, u64 old_len,
+				   u64 clone_flags)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
 	struct alloc_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .syscall = syscall };
 	u64 start = BPF_CORE_READ(task, group_leader, start_time);
 	struct alloc_count *c = bpf_map_lookup_elem(&alloc_counts, &key);
@@ -1197,113 +1234,43 @@ static __always_inline int refused(u32 syscall, long ret, u64 request, u64 old_l
 	return 0;
 }
 
-/* An exit of a call whose request the enter hook stored. */
-static __always_inline int sized_exit(u32 syscall, long ret)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(alloc_sys_exit, struct pt_regs *regs, long ret)
 {
-	u32 tid;
-	struct alloc_request *req;
-
-	if (ret != -ENOMEM)
-		return 0;
-	tid = (u32)bpf_get_current_pid_tgid();
-	req = bpf_map_lookup_elem(&alloc_requests, &tid);
-	if (!req || req->syscall != syscall)
-		return refused(syscall, ret, 0, 0, 0);
-	if (syscall == ALLOC_CLONE || syscall == ALLOC_CLONE3)
-		return refused(syscall, ret, 0, 0, req->arg);
-	return refused(syscall, ret, req->arg, req->old_len, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int alloc_enter_mmap(struct syscall_enter_ctx *ctx)
-{
-	stash(ALLOC_MMAP, ctx->args[1], 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int alloc_exit_mmap(struct syscall_exit_ctx *ctx)
-{
-	return sized_exit(ALLOC_MMAP, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_mremap")
-int alloc_enter_mremap(struct syscall_enter_ctx *ctx)
-{
-	stash(ALLOC_MREMAP, ctx->args[2], ctx->args[1]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_mremap")
-int alloc_exit_mremap(struct syscall_exit_ctx *ctx)
-{
-	return sized_exit(ALLOC_MREMAP, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_brk")
-int alloc_enter_brk(struct syscall_enter_ctx *ctx)
-{
-	stash(ALLOC_BRK, ctx->args[0], 0);
-	return 0;
-}
-
-/* brk returns the break it leaves: on failure the old one, below the
- * address asked for (brk(0) and shrinking return at or above it). */
-SEC("tracepoint/syscalls/sys_exit_brk")
-int alloc_exit_brk(struct syscall_exit_ctx *ctx)
-{
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct alloc_request *req = bpf_map_lookup_elem(&alloc_requests, &tid);
-	u64 ret = ctx->ret;
-
-	if (!req || req->syscall != ALLOC_BRK || ret >= req->arg)
-		return 0;
-	return refused(ALLOC_BRK, ctx->ret, req->arg - ret, ret, 0);
-}
-
-/* fork and vfork take no arguments; clone's flags are its first, clone3's
- * the first field of its struct clone_args. */
-SEC("tracepoint/syscalls/sys_exit_fork")
-int alloc_exit_fork(struct syscall_exit_ctx *ctx)
-{
-	if (ctx->ret != -ENOMEM)
-		return 0;
-	return refused(ALLOC_FORK, ctx->ret, 0, 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_vfork")
-int alloc_exit_vfork(struct syscall_exit_ctx *ctx)
-{
-	if (ctx->ret != -ENOMEM)
-		return 0;
-	return refused(ALLOC_VFORK, ctx->ret, 0, 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_clone")
-int alloc_enter_clone(struct syscall_enter_ctx *ctx)
-{
-	stash(ALLOC_CLONE, ctx->args[0], 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_clone")
-int alloc_exit_clone(struct syscall_exit_ctx *ctx)
-{
-	return sized_exit(ALLOC_CLONE, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_clone3")
-int alloc_enter_clone3(struct syscall_enter_ctx *ctx)
-{
+	struct task_struct *task;
+	long nr;
 	u64 flags = 0;
 
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
-	stash(ALLOC_CLONE3, flags, 0);
+	if (ret != -ENOMEM) {
+		/* brk returns the break it leaves: on failure the old one,
+		 * below the address asked for (brk(0) and shrinking return
+		 * at or above it). */
+		if (sys_nr(regs) != NR_BRK || (u64)ret >= sys_arg0(regs))
+			return 0;
+		task = (void *)bpf_get_current_task();
+		if (compat_task(task))
+			return 0;
+		return refused(task, ALLOC_BRK, ret, sys_arg0(regs) - (u64)ret, ret, 0);
+	}
+	task = (void *)bpf_get_current_task();
+	if (compat_task(task))
+		return 0;
+	nr = sys_nr(regs);
+	switch (nr) {
+	case NR_MMAP:
+		return refused(task, ALLOC_MMAP, ret, sys_arg1(regs), 0, 0);
+	case NR_MREMAP:
+		return refused(task, ALLOC_MREMAP, ret, sys_arg2(regs), sys_arg1(regs), 0);
+	case NR_CLONE:
+		return refused(task, ALLOC_CLONE, ret, 0, 0, sys_arg0(regs));
+	case NR_CLONE3:
+		/* Its flags are the first field of its struct clone_args. */
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)sys_arg0(regs));
+		return refused(task, ALLOC_CLONE3, ret, 0, 0, flags);
+	}
+	if (nr == NR_FORK)
+		return refused(task, ALLOC_FORK, ret, 0, 0, 0);
+	if (nr == NR_VFORK)
+		return refused(task, ALLOC_VFORK, ret, 0, 0, 0);
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_clone3")
-int alloc_exit_clone3(struct syscall_exit_ctx *ctx)
-{
-	return sized_exit(ALLOC_CLONE3, ctx->ret);
 }

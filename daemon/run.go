@@ -78,8 +78,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if h.Candidates != "" {
 		m.Hook("oom_badness", h.Candidates)
 	}
-	for _, sc := range h.AllocRefused {
-		m.Hook("sys_exit_"+sc, "tracepoint")
+	if len(h.AllocRefused) > 0 {
+		m.Hook("sys_exit", "tp_btf")
 	}
 
 	enricher, dockerCache, criCache := newEnricher(cfg, log)

@@ -29,7 +29,7 @@ type AllocRefused struct {
 }
 
 func (AllocRefused) Name() string                            { return "alloc_refused" }
-func (a AllocRefused) MarshalZerologObject(e *zerolog.Event) { embed(e, a) }
+func (a AllocRefused) MarshalZerologObject(e *zerolog.Event) { embed(e, &a) }
 
 // AllocProcess is the process whose request was refused.
 type AllocProcess struct {

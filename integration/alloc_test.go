@@ -68,7 +68,7 @@ func TestAllocRefusedMmapHeuristic(t *testing.T) {
 		t.Skipf("vm.overcommit_memory is %q here, the test needs the heuristic (0); never changed outside a VM", acct)
 	}
 	out, stop := startAllocDaemon(t)
-	res, err := workload.Refuse{Mmaps: 1, Bytes: tib, Comm: "refuse-mmap"}.Run(context.Background(), os.Args[0])
+	res, err := workload.Refuse{Calls: 1, Bytes: tib, Comm: "refuse-mmap"}.Run(context.Background(), os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestAllocRefusedLoopAggregated(t *testing.T) {
 	oomtest.RequireRoot(t)
 	out, stop := startAllocDaemon(t)
 	start := time.Now()
-	res, err := workload.Refuse{Mmaps: 10000, Bytes: tib, Comm: "refuse-loop"}.Run(context.Background(), os.Args[0])
+	res, err := workload.Refuse{Calls: 10000, Bytes: tib, Comm: "refuse-loop"}.Run(context.Background(), os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestAllocRefusedLoopAggregated(t *testing.T) {
 func TestAllocRefusedRlimitAS(t *testing.T) {
 	oomtest.RequireRoot(t)
 	out, stop := startAllocDaemon(t)
-	res, err := workload.Refuse{Mmaps: 1, Bytes: 1 << 30, Comm: "refuse-rlimit", RlimitAS: 256 << 20, Hold: time.Second}.Run(context.Background(), os.Args[0])
+	res, err := workload.Refuse{Calls: 1, Bytes: 1 << 30, Comm: "refuse-rlimit", RlimitAS: 256 << 20, Hold: time.Second}.Run(context.Background(), os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +152,66 @@ func TestAllocRefusedRlimitAS(t *testing.T) {
 	c := a.Commit
 	if a.Syscall != "mmap" || a.Rule != "rlimit_as" || c.RlimitAS == nil || c.TotalVMBytes+c.RequestBytes <= *c.RlimitAS {
 		t.Errorf("line %+v, commit %+v: want mmap refused by rlimit_as, total_vm + request past the limit", a, c)
+	}
+}
+
+// brk fails by keeping the old break: a break raised past RLIMIT_DATA is
+// refused (rule rlimit_data), and the line gives the growth asked for,
+// read from the syscall's first argument at its exit. Safe anywhere: the
+// limit is the workload's own.
+func TestAllocRefusedBrkRlimitData(t *testing.T) {
+	oomtest.RequireRoot(t)
+	out, stop := startAllocDaemon(t)
+	res, err := workload.Refuse{Calls: 1, Call: "brk", Bytes: 1 << 30, Comm: "refuse-brk", RlimitData: 256 << 20, Hold: time.Second}.Run(context.Background(), os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refused != 1 {
+		t.Fatalf("the kernel refused %d of 1 brk raises of 1 GiB past RLIMIT_DATA (%d other)", res.Refused, res.Other)
+	}
+	awaitAllocLine(t, out, res.Pid)
+	stop()
+	got := allocLines(t, out, res.Pid)
+	if len(got) != 1 {
+		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
+	}
+	a := got[0]
+	c := a.Commit
+	if a.Syscall != "brk" || a.RequestBytes != 1<<30 || a.Rule != "rlimit_data" || a.Process.Comm != "refuse-brk" || a.Ret <= 0 {
+		t.Errorf("line %+v: want brk raised by 1 GiB by refuse-brk, refused by rlimit_data, ret the old break", a)
+	}
+	if c.RlimitData == nil || c.DataBytes+c.RequestBytes <= *c.RlimitData {
+		t.Errorf("commit %+v: data + request do not pass RLIMIT_DATA", c)
+	}
+}
+
+// mremap growing a page to 1 TiB is refused by the overcommit heuristic:
+// the line gives the new length asked for (the third argument) and the
+// growth the kernel weighed (new less old, the second).
+func TestAllocRefusedMremapHeuristic(t *testing.T) {
+	oomtest.RequireRoot(t)
+	acct, err := os.ReadFile("/proc/sys/vm/overcommit_memory")
+	if err != nil || string(acct) != "0\n" {
+		t.Skipf("vm.overcommit_memory is %q here, the test needs the heuristic (0); never changed outside a VM", acct)
+	}
+	out, stop := startAllocDaemon(t)
+	res, err := workload.Refuse{Calls: 1, Call: "mremap", Bytes: tib, Comm: "refuse-mremap"}.Run(context.Background(), os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refused != 1 {
+		t.Fatalf("the kernel refused %d of 1 mremaps to 1 TiB (%d other)", res.Refused, res.Other)
+	}
+	awaitAllocLine(t, out, res.Pid)
+	stop()
+	got := allocLines(t, out, res.Pid)
+	if len(got) != 1 {
+		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
+	}
+	a := got[0]
+	page := uint64(os.Getpagesize())
+	if a.Syscall != "mremap" || a.RequestBytes != tib || a.Commit.RequestBytes != tib-page || a.Rule != "heuristic" || a.Ret != -12 {
+		t.Errorf("line %+v: want mremap of a page to 1 TiB (growth %d) refused by the heuristic, ret -ENOMEM", a, tib-page)
 	}
 }
 

@@ -3,6 +3,7 @@ package tracer
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -120,54 +121,37 @@ func (t *Tracer) AllocCount(pid uint32, startTime uint64, syscall Syscall) (uint
 	return c.Count, true
 }
 
-// allocHooks are the syscall tracepoints alloc_refused attaches, each
-// exit before its enter (an exit seen without its enter is harmless, an
-// enter without its exit would leave a stash behind).
-var allocHooks = []struct {
-	syscall     Syscall
-	exit, enter string // program names; enter "" where the exit needs nothing stored (fork, vfork)
-}{
-	{SyscallMmap, "alloc_exit_mmap", "alloc_enter_mmap"},
-	{SyscallMremap, "alloc_exit_mremap", "alloc_enter_mremap"},
-	{SyscallBrk, "alloc_exit_brk", "alloc_enter_brk"},
-	{SyscallFork, "alloc_exit_fork", ""},
-	{SyscallVfork, "alloc_exit_vfork", ""},
-	{SyscallClone, "alloc_exit_clone", "alloc_enter_clone"},
-	{SyscallClone3, "alloc_exit_clone3", "alloc_enter_clone3"},
+// allocSyscalls are the syscalls alloc_refused names, per architecture:
+// arm64 has no fork or vfork.
+func allocSyscalls(arch string) []Syscall {
+	all := []Syscall{SyscallMmap, SyscallMremap, SyscallBrk, SyscallClone, SyscallClone3}
+	if arch == "arm64" {
+		return all
+	}
+	return append(all, SyscallFork, SyscallVfork)
 }
 
-// attachAlloc hooks the syscall tracepoints of alloc_refused, each syscall
-// on its own: a kernel without one (arm64 has no fork or vfork) loses that
-// syscall, named in Refused, never the load.
+// attachAlloc hooks alloc_refused's one program at the raw sys_exit
+// tracepoint. A kernel that refuses it loses alloc_refused, named in
+// Refused, never the load.
 func (a *attacher) attachAlloc() {
-	for _, h := range allocHooks {
-		var links []link.Link
-		err := func() error {
-			for _, name := range []string{h.exit, h.enter} {
-				if name == "" {
-					continue
-				}
-				prog, err := a.loadProgram(name)
-				if err != nil {
-					return err
-				}
-				event := "sys_" + name[len("alloc_"):]
-				l, err := link.Tracepoint("syscalls", event, prog, nil)
-				if err != nil {
-					return fmt.Errorf("attaching tracepoint/syscalls/%s: %w", event, err)
-				}
-				links = append(links, l)
-			}
-			return nil
-		}()
+	err := func() error {
+		prog, err := a.loadProgram("alloc_sys_exit")
 		if err != nil {
-			for _, l := range links {
-				l.Close()
-			}
-			a.hooks.Refused["alloc_refused_"+string(h.syscall)] = err.Error()
-			continue
+			return err
 		}
-		a.links = append(a.links, links...)
-		a.hooks.AllocRefused = append(a.hooks.AllocRefused, string(h.syscall))
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return fmt.Errorf("attaching tp_btf/sys_exit: %w", err)
+		}
+		a.links = append(a.links, l)
+		return nil
+	}()
+	if err != nil {
+		a.hooks.Refused["alloc_refused"] = err.Error()
+		return
+	}
+	for _, s := range allocSyscalls(runtime.GOARCH) {
+		a.hooks.AllocRefused = append(a.hooks.AllocRefused, string(s))
 	}
 }

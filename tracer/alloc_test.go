@@ -102,19 +102,40 @@ func TestJoinAllocRefused(t *testing.T) {
 	}
 }
 
-// Each syscall's programs are in the object.
-func TestAllocProgramsExist(t *testing.T) {
+// The one program is in the object, at the raw sys_exit tracepoint.
+func TestAllocProgramExists(t *testing.T) {
 	spec, err := loadOomtrace()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range allocHooks {
-		for _, name := range []string{h.exit, h.enter} {
-			if p := spec.Programs[name]; name != "" && p == nil {
-				t.Errorf("no program %s for %s", name, h.syscall)
-			} else if name != "" && p.SectionName != "tracepoint/syscalls/sys_"+name[len("alloc_"):] {
-				t.Errorf("%s in section %s", name, p.SectionName)
-			}
+	if p := spec.Programs["alloc_sys_exit"]; p == nil {
+		t.Fatal("no program alloc_sys_exit")
+	} else if p.SectionName != "tp_btf/sys_exit" {
+		t.Errorf("alloc_sys_exit in section %s", p.SectionName)
+	}
+}
+
+// x86 names every syscall the BPF side decodes; arm64 all but fork and
+// vfork, which it does not have.
+func TestAllocSyscallsPerArch(t *testing.T) {
+	amd64 := map[Syscall]bool{}
+	for _, s := range allocSyscalls("amd64") {
+		amd64[s] = true
+	}
+	for _, s := range syscallNames {
+		if !amd64[s] {
+			t.Errorf("amd64 lacks %s", s)
 		}
+	}
+	if len(amd64) != len(syscallNames) {
+		t.Errorf("amd64 names %d syscalls, the BPF side %d", len(amd64), len(syscallNames))
+	}
+	for _, s := range allocSyscalls("arm64") {
+		if s == SyscallFork || s == SyscallVfork {
+			t.Errorf("arm64 has no %s", s)
+		}
+	}
+	if got := len(allocSyscalls("arm64")); got != len(syscallNames)-2 {
+		t.Errorf("arm64 names %d syscalls, want %d", got, len(syscallNames)-2)
 	}
 }

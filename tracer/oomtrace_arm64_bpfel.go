@@ -43,14 +43,6 @@ type oomtraceAllocRecord struct {
 	CloneFlags uint64
 }
 
-type oomtraceAllocRequest struct {
-	_       structs.HostLayout
-	Arg     uint64
-	OldLen  uint64
-	Syscall uint32
-	Pad     uint32
-}
-
 type oomtraceAllocSyscall uint32
 
 const (
@@ -210,25 +202,13 @@ type oomtraceTaskInfo struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	oomtraceMapAllocCounts              = "alloc_counts"
-	oomtraceMapAllocRequests            = "alloc_requests"
 	oomtraceMapEvents                   = "events"
 	oomtraceMapKillSignals              = "kill_signals"
 	oomtraceMapLost                     = "lost"
 	oomtraceMapOomCalls                 = "oom_calls"
 	oomtraceMapRunning                  = "running"
 	oomtraceMapStackBuf                 = "stack_buf"
-	oomtraceProgAllocEnterBrk           = "alloc_enter_brk"
-	oomtraceProgAllocEnterClone         = "alloc_enter_clone"
-	oomtraceProgAllocEnterClone3        = "alloc_enter_clone3"
-	oomtraceProgAllocEnterMmap          = "alloc_enter_mmap"
-	oomtraceProgAllocEnterMremap        = "alloc_enter_mremap"
-	oomtraceProgAllocExitBrk            = "alloc_exit_brk"
-	oomtraceProgAllocExitClone          = "alloc_exit_clone"
-	oomtraceProgAllocExitClone3         = "alloc_exit_clone3"
-	oomtraceProgAllocExitFork           = "alloc_exit_fork"
-	oomtraceProgAllocExitMmap           = "alloc_exit_mmap"
-	oomtraceProgAllocExitMremap         = "alloc_exit_mremap"
-	oomtraceProgAllocExitVfork          = "alloc_exit_vfork"
+	oomtraceProgAllocSysExit            = "alloc_sys_exit"
 	oomtraceProgFentryOomKillProcess    = "fentry_oom_kill_process"
 	oomtraceProgFentryOutOfMemory       = "fentry_out_of_memory"
 	oomtraceProgFexitOomBadness         = "fexit_oom_badness"
@@ -297,18 +277,7 @@ type oomtraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceProgramSpecs struct {
-	AllocEnterBrk           *ebpf.ProgramSpec `ebpf:"alloc_enter_brk"`
-	AllocEnterClone         *ebpf.ProgramSpec `ebpf:"alloc_enter_clone"`
-	AllocEnterClone3        *ebpf.ProgramSpec `ebpf:"alloc_enter_clone3"`
-	AllocEnterMmap          *ebpf.ProgramSpec `ebpf:"alloc_enter_mmap"`
-	AllocEnterMremap        *ebpf.ProgramSpec `ebpf:"alloc_enter_mremap"`
-	AllocExitBrk            *ebpf.ProgramSpec `ebpf:"alloc_exit_brk"`
-	AllocExitClone          *ebpf.ProgramSpec `ebpf:"alloc_exit_clone"`
-	AllocExitClone3         *ebpf.ProgramSpec `ebpf:"alloc_exit_clone3"`
-	AllocExitFork           *ebpf.ProgramSpec `ebpf:"alloc_exit_fork"`
-	AllocExitMmap           *ebpf.ProgramSpec `ebpf:"alloc_exit_mmap"`
-	AllocExitMremap         *ebpf.ProgramSpec `ebpf:"alloc_exit_mremap"`
-	AllocExitVfork          *ebpf.ProgramSpec `ebpf:"alloc_exit_vfork"`
+	AllocSysExit            *ebpf.ProgramSpec `ebpf:"alloc_sys_exit"`
 	FentryOomKillProcess    *ebpf.ProgramSpec `ebpf:"fentry_oom_kill_process"`
 	FentryOutOfMemory       *ebpf.ProgramSpec `ebpf:"fentry_out_of_memory"`
 	FexitOomBadness         *ebpf.ProgramSpec `ebpf:"fexit_oom_badness"`
@@ -330,14 +299,13 @@ type oomtraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceMapSpecs struct {
-	AllocCounts   *ebpf.MapSpec `ebpf:"alloc_counts"`
-	AllocRequests *ebpf.MapSpec `ebpf:"alloc_requests"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	KillSignals   *ebpf.MapSpec `ebpf:"kill_signals"`
-	Lost          *ebpf.MapSpec `ebpf:"lost"`
-	OomCalls      *ebpf.MapSpec `ebpf:"oom_calls"`
-	Running       *ebpf.MapSpec `ebpf:"running"`
-	StackBuf      *ebpf.MapSpec `ebpf:"stack_buf"`
+	AllocCounts *ebpf.MapSpec `ebpf:"alloc_counts"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	KillSignals *ebpf.MapSpec `ebpf:"kill_signals"`
+	Lost        *ebpf.MapSpec `ebpf:"lost"`
+	OomCalls    *ebpf.MapSpec `ebpf:"oom_calls"`
+	Running     *ebpf.MapSpec `ebpf:"running"`
+	StackBuf    *ebpf.MapSpec `ebpf:"stack_buf"`
 }
 
 // oomtraceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -375,20 +343,18 @@ func (o *oomtraceObjects) Close() error {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtraceMaps struct {
-	AllocCounts   *ebpf.Map `ebpf:"alloc_counts"`
-	AllocRequests *ebpf.Map `ebpf:"alloc_requests"`
-	Events        *ebpf.Map `ebpf:"events"`
-	KillSignals   *ebpf.Map `ebpf:"kill_signals"`
-	Lost          *ebpf.Map `ebpf:"lost"`
-	OomCalls      *ebpf.Map `ebpf:"oom_calls"`
-	Running       *ebpf.Map `ebpf:"running"`
-	StackBuf      *ebpf.Map `ebpf:"stack_buf"`
+	AllocCounts *ebpf.Map `ebpf:"alloc_counts"`
+	Events      *ebpf.Map `ebpf:"events"`
+	KillSignals *ebpf.Map `ebpf:"kill_signals"`
+	Lost        *ebpf.Map `ebpf:"lost"`
+	OomCalls    *ebpf.Map `ebpf:"oom_calls"`
+	Running     *ebpf.Map `ebpf:"running"`
+	StackBuf    *ebpf.Map `ebpf:"stack_buf"`
 }
 
 func (m *oomtraceMaps) Close() error {
 	return _OomtraceClose(
 		m.AllocCounts,
-		m.AllocRequests,
 		m.Events,
 		m.KillSignals,
 		m.Lost,
@@ -417,18 +383,7 @@ type oomtraceVariables struct {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtracePrograms struct {
-	AllocEnterBrk           *ebpf.Program `ebpf:"alloc_enter_brk"`
-	AllocEnterClone         *ebpf.Program `ebpf:"alloc_enter_clone"`
-	AllocEnterClone3        *ebpf.Program `ebpf:"alloc_enter_clone3"`
-	AllocEnterMmap          *ebpf.Program `ebpf:"alloc_enter_mmap"`
-	AllocEnterMremap        *ebpf.Program `ebpf:"alloc_enter_mremap"`
-	AllocExitBrk            *ebpf.Program `ebpf:"alloc_exit_brk"`
-	AllocExitClone          *ebpf.Program `ebpf:"alloc_exit_clone"`
-	AllocExitClone3         *ebpf.Program `ebpf:"alloc_exit_clone3"`
-	AllocExitFork           *ebpf.Program `ebpf:"alloc_exit_fork"`
-	AllocExitMmap           *ebpf.Program `ebpf:"alloc_exit_mmap"`
-	AllocExitMremap         *ebpf.Program `ebpf:"alloc_exit_mremap"`
-	AllocExitVfork          *ebpf.Program `ebpf:"alloc_exit_vfork"`
+	AllocSysExit            *ebpf.Program `ebpf:"alloc_sys_exit"`
 	FentryOomKillProcess    *ebpf.Program `ebpf:"fentry_oom_kill_process"`
 	FentryOutOfMemory       *ebpf.Program `ebpf:"fentry_out_of_memory"`
 	FexitOomBadness         *ebpf.Program `ebpf:"fexit_oom_badness"`
@@ -448,18 +403,7 @@ type oomtracePrograms struct {
 
 func (p *oomtracePrograms) Close() error {
 	return _OomtraceClose(
-		p.AllocEnterBrk,
-		p.AllocEnterClone,
-		p.AllocEnterClone3,
-		p.AllocEnterMmap,
-		p.AllocEnterMremap,
-		p.AllocExitBrk,
-		p.AllocExitClone,
-		p.AllocExitClone3,
-		p.AllocExitFork,
-		p.AllocExitMmap,
-		p.AllocExitMremap,
-		p.AllocExitVfork,
+		p.AllocSysExit,
 		p.FentryOomKillProcess,
 		p.FentryOutOfMemory,
 		p.FexitOomBadness,

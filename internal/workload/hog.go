@@ -185,9 +185,10 @@ type config struct {
 	mb, threads, adj   int
 	hold, core, zombie bool
 	// The refusing mode (see Refuse).
-	refuseMmaps, forkMB, forks int
-	refuseBytes, rlimitAS      uint64
-	refuseHold                 time.Duration
+	refuseCalls, forkMB, forks      int
+	refuseCall                      string
+	refuseBytes, rlimitAS, rlimitDa uint64
+	refuseHold                      time.Duration
 }
 
 // Main is the workload subcommand: join a cgroup, allocate and touch memory
@@ -204,16 +205,18 @@ func Main(args []string) int {
 	fs.BoolVar(&c.hold, "hold", false, "after allocating, wait for stdin to close instead of exiting")
 	fs.BoolVar(&c.core, "core-dump", false, "after allocating, abort with a core dump")
 	fs.BoolVar(&c.zombie, zombieFlag[1:], false, "the main thread exits first: a zombie group leader")
-	fs.IntVar(&c.refuseMmaps, "refuse-mmaps", 0, "instead: this many anonymous mmaps of -refuse-bytes, counting the refused ones")
-	fs.Uint64Var(&c.refuseBytes, "refuse-bytes", 1<<40, "bytes each -refuse-mmaps call asks for")
+	fs.IntVar(&c.refuseCalls, "refuse-calls", 0, "instead: this many -refuse-call calls asking for -refuse-bytes, counting the refused ones")
+	fs.StringVar(&c.refuseCall, "refuse-call", "mmap", "mmap (anonymous), mremap (growing a page to -refuse-bytes) or brk (the break raised by -refuse-bytes)")
+	fs.Uint64Var(&c.refuseBytes, "refuse-bytes", 1<<40, "bytes each -refuse-calls call asks for")
 	fs.Uint64Var(&c.rlimitAS, "rlimit-as", 0, "set RLIMIT_AS first, this many bytes above the process's size (0: leave it)")
+	fs.Uint64Var(&c.rlimitDa, "rlimit-data", 0, "set RLIMIT_DATA first, this many bytes above the process's data (0: leave it)")
 	fs.IntVar(&c.forkMB, "fork-mb", 0, "instead: touch this many MiB, then fork -forks times, counting the refused ones")
 	fs.IntVar(&c.forks, "forks", 1, "forks of -fork-mb")
 	fs.DurationVar(&c.refuseHold, "refuse-hold", 0, "stay alive this long after the last refused call")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.refuseMmaps > 0 || c.forkMB > 0 {
+	if c.refuseCalls > 0 || c.forkMB > 0 {
 		if err := c.refuse(); err != nil {
 			fmt.Fprintf(os.Stderr, "workload: %v\n", err)
 			return 2

@@ -12,21 +12,29 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Refuse describes a process that asks for memory the kernel refuses: n
-// anonymous private writable mmaps of Bytes each, counting the ENOMEMs
-// itself (the kernel keeps no count of refused requests).
+// Refuse describes a process that asks for memory the kernel refuses:
+// Calls requests of Bytes each, counting the refusals itself (the kernel
+// keeps no count of refused requests).
 type Refuse struct {
-	Mmaps int
+	Calls int
+	// Call is the request: "mmap" (the default; anonymous, private,
+	// writable), "mremap" (a page of its own grown to Bytes, free to move)
+	// or "brk" (the break raised by Bytes).
+	Call  string
 	Bytes uint64
 	Comm  string
 	// RlimitAS, when non-zero, sets the process's RLIMIT_AS first, to
 	// this much above its size then (VmSize: the Go runtime reserves
 	// address space of its own).
 	RlimitAS uint64
+	// RlimitData, when non-zero, sets RLIMIT_DATA first, to this much
+	// above its VmData then.
+	RlimitData uint64
 	// ForkMB, when non-zero, makes it allocate and touch this many MiB,
 	// then fork Forks times instead of mmapping (a strict-overcommit fork
 	// refusal; VM only).
@@ -46,8 +54,12 @@ type RefuseResult struct {
 
 // Run starts the process as bin's workload subcommand and waits for it.
 func (r Refuse) Run(ctx context.Context, bin string) (RefuseResult, error) {
-	args := []string{Command, "-refuse-mmaps", strconv.Itoa(r.Mmaps), "-refuse-bytes", strconv.FormatUint(r.Bytes, 10),
-		"-comm", r.Comm, "-rlimit-as", strconv.FormatUint(r.RlimitAS, 10),
+	call := r.Call
+	if call == "" {
+		call = "mmap"
+	}
+	args := []string{Command, "-refuse-calls", strconv.Itoa(r.Calls), "-refuse-call", call, "-refuse-bytes", strconv.FormatUint(r.Bytes, 10),
+		"-comm", r.Comm, "-rlimit-as", strconv.FormatUint(r.RlimitAS, 10), "-rlimit-data", strconv.FormatUint(r.RlimitData, 10),
 		"-fork-mb", strconv.Itoa(r.ForkMB), "-forks", strconv.Itoa(r.Forks), "-refuse-hold", r.Hold.String()}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
@@ -67,15 +79,11 @@ func (c config) refuse() error {
 	if c.comm != "" {
 		setComm(c.comm)
 	}
-	if c.rlimitAS != 0 {
-		size, err := vmSize()
-		if err != nil {
-			return err
-		}
-		limit := size + c.rlimitAS
-		if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
-			return fmt.Errorf("setting RLIMIT_AS: %w", err)
-		}
+	if err := limitAbove(unix.RLIMIT_AS, "VmSize", c.rlimitAS); err != nil {
+		return err
+	}
+	if err := limitAbove(unix.RLIMIT_DATA, "VmData", c.rlimitDa); err != nil {
+		return err
 	}
 	refused, other := 0, 0
 	count := func(err error) {
@@ -109,29 +117,82 @@ func (c config) refuse() error {
 		runtime.KeepAlive(mem)
 		return nil
 	}
-	for i := 0; i < c.refuseMmaps; i++ {
-		b, err := unix.Mmap(-1, 0, int(c.refuseBytes), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-		if err == nil {
-			_ = unix.Munmap(b)
-		}
-		count(err)
+	call, ok := refusingCalls[c.refuseCall]
+	if !ok {
+		return fmt.Errorf("-refuse-call %q: want mmap, mremap or brk", c.refuseCall)
+	}
+	for i := 0; i < c.refuseCalls; i++ {
+		count(call(c.refuseBytes))
 	}
 	time.Sleep(c.refuseHold)
 	fmt.Printf("refused %d other %d\n", refused, other)
 	return nil
 }
 
-// vmSize is this process's mapped size, bytes (/proc/self/status VmSize).
-func vmSize() (uint64, error) {
+// refusingCalls make one request of n bytes each, undoing it if granted.
+var refusingCalls = map[string]func(n uint64) error{
+	"mmap": func(n uint64) error {
+		b, err := unix.Mmap(-1, 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err == nil {
+			_ = unix.Munmap(b)
+		}
+		return err
+	},
+	"mremap": func(n uint64) error {
+		page, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return fmt.Errorf("mapping the page to grow: %w", err)
+		}
+		addr, _, errno := unix.Syscall6(unix.SYS_MREMAP, uintptr(unsafe.Pointer(&page[0])), uintptr(len(page)), uintptr(n), unix.MREMAP_MAYMOVE, 0, 0)
+		if errno != 0 {
+			_ = unix.Munmap(page)
+			return errno
+		}
+		_, _, _ = unix.Syscall(unix.SYS_MUNMAP, addr, uintptr(n), 0)
+		return nil
+	},
+	// brk fails by returning the break it keeps, below the one asked for.
+	"brk": func(n uint64) error {
+		cur, _, _ := unix.RawSyscall(unix.SYS_BRK, 0, 0, 0)
+		want := cur + uintptr(n)
+		got, _, _ := unix.RawSyscall(unix.SYS_BRK, want, 0, 0)
+		if got < want {
+			return unix.ENOMEM
+		}
+		_, _, _ = unix.RawSyscall(unix.SYS_BRK, cur, 0, 0)
+		return nil
+	},
+}
+
+// limitAbove sets resource's limit to above bytes over the process's size
+// now by /proc/self/status's field (the Go runtime maps memory of its
+// own); 0 leaves it.
+func limitAbove(resource int, field string, above uint64) error {
+	if above == 0 {
+		return nil
+	}
+	size, err := statusBytes(field)
+	if err != nil {
+		return err
+	}
+	limit := size + above
+	if err := unix.Setrlimit(resource, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+		return fmt.Errorf("setting the limit above %s: %w", field, err)
+	}
+	return nil
+}
+
+// statusBytes is a kB field of /proc/self/status, bytes.
+func statusBytes(field string) (uint64, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmSize in /proc/self/status")
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }

@@ -1099,8 +1099,6 @@ const enum alloc_syscall *unused_alloc_syscall __attribute__((unused));
 #define NR_CLONE 220
 #define NR_MMAP 222
 #define NR_CLONE3 435
-#define NR_FORK -1
-#define NR_VFORK -1
 #define TIF_32BIT 22 /* thread_info.flags: an AArch32 task */
 #endif
 
@@ -1147,8 +1145,12 @@ static __always_inline u64 sys_arg2(struct pt_regs *regs)
 static __always_inline bool compat_task(struct task_struct *task)
 {
 #if defined(__TARGET_ARCH_x86)
+	if (!bpf_core_field_exists(task->thread_info.status))
+		return false;
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 #else
+	if (!bpf_core_field_exists(task->thread_info.flags))
+		return false;
 	return BPF_CORE_READ(task, thread_info.flags) & (1UL << TIF_32BIT);
 #endif
 }
@@ -1267,10 +1269,15 @@ int BPF_PROG(alloc_sys_exit, struct pt_regs *regs, long ret)
 		/* Its flags are the first field of its struct clone_args. */
 		bpf_probe_read_user(&flags, sizeof(flags), (void *)sys_arg0(regs));
 		return refused(task, ALLOC_CLONE3, ret, 0, 0, flags);
-	}
-	if (nr == NR_FORK)
+#if defined(NR_FORK)
+	case NR_FORK:
 		return refused(task, ALLOC_FORK, ret, 0, 0, 0);
-	if (nr == NR_VFORK)
+	case NR_VFORK:
 		return refused(task, ALLOC_VFORK, ret, 0, 0, 0);
+#endif
+	}
+	/* Not a request: also rt_sigreturn, whose number reads -1 and whose
+	 * return value is the interrupted call's, an -ENOMEM too when a
+	 * signal came right after a refusal. */
 	return 0;
 }

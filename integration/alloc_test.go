@@ -35,7 +35,15 @@ func startAllocDaemon(t *testing.T) (*lockedBuffer, func()) {
 
 // allocLines are the alloc_refused lines of process pid.
 func allocLines(t *testing.T, out *lockedBuffer, pid int) []event.AllocRefused {
+	got, _ := allocLinesRaw(t, out, pid)
+	return got
+}
+
+// allocLinesRaw are the alloc_refused lines of process pid, decoded and as
+// written.
+func allocLinesRaw(t *testing.T, out *lockedBuffer, pid int) ([]event.AllocRefused, []string) {
 	var got []event.AllocRefused
+	var raw []string
 	out.lines(t, "alloc_refused", func(b []byte) {
 		var a event.AllocRefused
 		if err := json.Unmarshal(b, &a); err != nil {
@@ -43,8 +51,20 @@ func allocLines(t *testing.T, out *lockedBuffer, pid int) []event.AllocRefused {
 		}
 		if int(a.Process.Pid) == pid {
 			got = append(got, a)
+			raw = append(raw, string(b))
 		}
 	})
+	return got, raw
+}
+
+// finalAllocLines are pid's lines once the daemon stopped, the first of
+// them logged as written.
+func finalAllocLines(t *testing.T, out *lockedBuffer, pid int) []event.AllocRefused {
+	t.Helper()
+	got, raw := allocLinesRaw(t, out, pid)
+	if len(raw) > 0 {
+		t.Logf("line: %s", raw[0])
+	}
 	return got
 }
 
@@ -77,7 +97,7 @@ func TestAllocRefusedMmapHeuristic(t *testing.T) {
 	}
 	awaitAllocLine(t, out, res.Pid)
 	stop()
-	got := allocLines(t, out, res.Pid)
+	got := finalAllocLines(t, out, res.Pid)
 	if len(got) != 1 {
 		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
 	}
@@ -144,7 +164,7 @@ func TestAllocRefusedRlimitAS(t *testing.T) {
 	}
 	awaitAllocLine(t, out, res.Pid)
 	stop()
-	got := allocLines(t, out, res.Pid)
+	got := finalAllocLines(t, out, res.Pid)
 	if len(got) != 1 {
 		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
 	}
@@ -171,7 +191,7 @@ func TestAllocRefusedBrkRlimitData(t *testing.T) {
 	}
 	awaitAllocLine(t, out, res.Pid)
 	stop()
-	got := allocLines(t, out, res.Pid)
+	got := finalAllocLines(t, out, res.Pid)
 	if len(got) != 1 {
 		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
 	}
@@ -204,7 +224,7 @@ func TestAllocRefusedMremapHeuristic(t *testing.T) {
 	}
 	awaitAllocLine(t, out, res.Pid)
 	stop()
-	got := allocLines(t, out, res.Pid)
+	got := finalAllocLines(t, out, res.Pid)
 	if len(got) != 1 {
 		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
 	}
@@ -260,7 +280,7 @@ func TestAllocRefusedStrictFork(t *testing.T) {
 	}
 	awaitAllocLine(t, out, res.Pid)
 	stop()
-	got := allocLines(t, out, res.Pid)
+	got := finalAllocLines(t, out, res.Pid)
 	var n uint64
 	for _, a := range got {
 		n += a.Repeats

@@ -11,7 +11,8 @@
 # An arm64 kernel runs emulated (several times slower), in kprobe mode only
 # (VMTEST_ARM64_MODES): the mode with the architecture's own code, pt_regs.
 # VMTEST_MODES narrows the modes, VMTEST_RUN the tests (a -test.run pattern),
-# VMTEST_JOBS how many VMs run at once (default: one per two CPUs, at least 1).
+# VMTEST_JOBS how many VMs run at once (default: one per CPU; under software
+# emulation each VM runs its two vCPUs on one host thread, see run.sh).
 # Each run's console goes to a log, printed whole when the run ends. Exits
 # non-zero if any run fails. TEST_BINARY is a static `go test -c` build of
 # ./integration; TEST_BINARY.arm64 its arm64 build, for arm64 kernels.
@@ -25,7 +26,7 @@ kernels=("$@")
 modes=(${VMTEST_MODES:-fentry kprobe tp_btf tracepoint})
 arm64_modes=(${VMTEST_ARM64_MODES:-kprobe})
 cache=${VMTEST_CACHE:-$here/../.cache/vmtest}
-jobs=${VMTEST_JOBS:-$(( $(nproc) / 2 ))}
+jobs=${VMTEST_JOBS:-$(nproc)}
 [ "$jobs" -ge 1 ] || jobs=1
 
 # mode -> the hooks the tests force (see integration/tracer_test.go).

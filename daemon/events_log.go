@@ -78,7 +78,7 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 			Partial: v.Partial,
 			Unknown: v.Unknown.Names(),
 		},
-		Trigger:      event.Process{Pid: k.Trigger.Pid, Tid: k.Trigger.Tid, Comm: k.Trigger.Comm},
+		Trigger:      event.Trigger{Pid: k.Trigger.Pid, Tid: k.Trigger.Tid, Comm: k.Trigger.Comm, KernelStack: r.KernelStack},
 		OOM:          event.OOM{Memcg: memcgEvent(nil, r.Hit), TotalPagesExpected: r.TotalPagesExpected},
 		Score:        event.Score{Kernel: k.KernelScore, OOMScore: r.OOMScore},
 		Group:        []event.Process{},

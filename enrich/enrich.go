@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"fmt"
+	"github.com/oomtrace/oomtrace/kernel/kallsyms"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,10 @@ type Result struct {
 	// the scope or the kernel's names are unknown, empty for a mask of 0.
 	GFPFlags []string
 
+	// KernelStack names the trigger's kernel stack at the OOM, innermost
+	// first; nil when unknown (Errors["kernel_stack"]).
+	KernelStack []string
+
 	Errors map[string]string // source -> what went wrong
 }
 
@@ -95,6 +100,8 @@ type Enricher struct {
 	// gfpErr says why there is none.
 	gfp    gfp.Table
 	gfpErr error
+
+	symbols kallsyms.Symbolizer
 
 	nodeMu  sync.Mutex
 	node    node.Context
@@ -159,6 +166,11 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		if r.GFPFlags == nil {
 			r.GFPFlags = []string{} // known: a mask of 0, which names nothing
 		}
+	}
+	if stack, err := e.kernelStack(k.TriggerStack); err != nil {
+		fail("kernel_stack", err)
+	} else {
+		r.KernelStack = stack
 	}
 	e.cgroups(k, &r, fail)
 	// Podman serves the same API on its Docker-compatible socket, when

@@ -17,7 +17,7 @@ type Kill struct {
 	// kernel log: a kill while no tracer ran).
 	Source       string            `json:"source"`
 	Victim       Victim            `json:"victim"`
-	Trigger      Process           `json:"trigger"`
+	Trigger      Trigger           `json:"trigger"`
 	OOM          OOM               `json:"oom"`
 	Score        Score             `json:"score"`
 	Group        []Process         `json:"group"`
@@ -86,6 +86,18 @@ type Process struct {
 	Pid  uint32 `json:"pid"`
 	Tid  uint32 `json:"tid"`
 	Comm string `json:"comm"`
+}
+
+// Trigger is the thread whose allocation ran into the OOM, and where in
+// the kernel it was.
+type Trigger struct {
+	Pid  uint32 `json:"pid"`
+	Tid  uint32 `json:"tid"`
+	Comm string `json:"comm"`
+	// KernelStack is its kernel stack at the OOM, function names
+	// innermost first (the page fault, slab allocation, pipe or tmpfs
+	// write that charged the memory is near the end); null when unknown.
+	KernelStack []string `json:"kernel_stack"`
 }
 
 // Victim is the killed process as the kernel saw it.

@@ -234,6 +234,7 @@ func TestDaemonCandidateFields(t *testing.T) {
 		if k.Score.Margin == nil || k.Candidates[0].Score == nil || *k.Score.Margin != *k.Candidates[0].Score-*r.Score {
 			t.Errorf("score.margin %v, candidates %v and %v", fmtPtr64(k.Score.Margin), fmtPtr64(k.Candidates[0].Score), fmtPtr64(r.Score))
 		}
+		checkKernelStack(t, k.Trigger.KernelStack, true)
 		if s := (explain.Style{}).Sentence(k); !strings.Contains(s, "runner-up cand-cache[") {
 			t.Errorf("console line without the runner-up: %s", s)
 		}

@@ -112,6 +112,14 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 	if r.Node != nil {
 		ev.Node = nodeEvent(*r.Node)
 	}
+	if s := r.MemcgStat; s != nil {
+		ev.OOM.Memcg.Stat = &event.MemcgStat{Anon: s.Anon, File: s.File, Kernel: s.Kernel, Slab: s.Slab, Shmem: s.Shmem,
+			Sock: s.Sock, FileDirty: s.FileDirty, FileWriteback: s.FileWriteback}
+	}
+	if e := r.MemcgEvents; e != nil {
+		ev.OOM.Memcg.Events = &event.MemcgEvents{Low: e.Low, High: e.High, Max: e.Max, OOM: e.OOM, OOMKill: e.OOMKill,
+			OOMGroupKill: e.OOMGroupKill, Failcnt: e.Failcnt, MemswFailcnt: e.MemswFailcnt}
+	}
 	setCandidates(&ev, r)
 	return ev
 }

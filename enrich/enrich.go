@@ -51,6 +51,13 @@ type Result struct {
 	// the scope or the kernel's names are unknown, empty for a mask of 0.
 	GFPFlags []string
 
+	// MemcgStat is where the OOM scope's memory went, read just after the
+	// kill (the node's for a global OOM); MemcgEvents its counters (nil
+	// for a global OOM). Nil when unread (Errors["memcg_stat"],
+	// Errors["memcg_events"]) or the OOM memcg is unknown.
+	MemcgStat   *cgroupfs.MemStat
+	MemcgEvents *cgroupfs.MemEvents
+
 	// KernelStack names the trigger's kernel stack at the OOM, innermost
 	// first; nil when unknown (Errors["kernel_stack"]).
 	KernelStack []string
@@ -191,6 +198,7 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 			r.CRI = &info
 		}
 	}
+	e.memStat(&r, global, fail)
 	e.score(k, &r, nodeCtx, global, notMemcg)
 	path, total := e.candidateScope(k, &r, nodeCtx)
 	cands, err := e.candidates(k, total, path)

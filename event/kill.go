@@ -163,6 +163,35 @@ type OOMMemcg struct {
 	Path       *string `json:"path"`
 	LimitBytes *int64  `json:"limit_bytes"`
 	Source     *string `json:"source"`
+	// Stat is where its memory went (the node's for a global OOM), Events
+	// its counters; read just after the kill.
+	Stat   *MemcgStat   `json:"stat"`
+	Events *MemcgEvents `json:"events"`
+}
+
+// MemcgStat is a memory.stat in bytes, one set of names for v1 and v2.
+type MemcgStat struct {
+	Anon          *int64 `json:"anon"`
+	File          *int64 `json:"file"`
+	Kernel        *int64 `json:"kernel"`
+	Slab          *int64 `json:"slab"`
+	Shmem         *int64 `json:"shmem"`
+	Sock          *int64 `json:"sock"`
+	FileDirty     *int64 `json:"file_dirty"`
+	FileWriteback *int64 `json:"file_writeback"`
+}
+
+// MemcgEvents are a memory cgroup's event counters: v2's memory.events,
+// v1's failcnt and oom_kill.
+type MemcgEvents struct {
+	Low          *int64 `json:"low"`
+	High         *int64 `json:"high"`
+	Max          *int64 `json:"max"`
+	OOM          *int64 `json:"oom"`
+	OOMKill      *int64 `json:"oom_kill"`
+	OOMGroupKill *int64 `json:"oom_group_kill"`
+	Failcnt      *int64 `json:"failcnt"`
+	MemswFailcnt *int64 `json:"memsw_failcnt"`
 }
 
 // Score is the kernel's score of the victim beside the model's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/oomtrace/oomtrace/kernel/kallsyms"
+	"github.com/oomtrace/oomtrace/kernel/psi"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,12 @@ type Result struct {
 	// Errors["memcg_events"]) or the OOM memcg is unknown.
 	MemcgStat   *cgroupfs.MemStat
 	MemcgEvents *cgroupfs.MemEvents
+	// PSI is the memory pressure of the OOM scope (PSIScope "cgroup", a
+	// cgroup v2's), or of the node ("node": a global OOM, or cgroup v1,
+	// whose cgroups have none); nil when unread (Errors["psi"]: PSI off or
+	// absent in this kernel).
+	PSI      *psi.Pressure
+	PSIScope string
 
 	// KernelStack names the trigger's kernel stack at the OOM, innermost
 	// first; nil when unknown (Errors["kernel_stack"]).

@@ -1,9 +1,11 @@
 package enrich
 
 import (
+	"path/filepath"
 	"sync"
 
 	"github.com/oomtrace/oomtrace/kernel/node"
+	"github.com/oomtrace/oomtrace/kernel/psi"
 )
 
 // statBufs are the scratch buffers of memory.stat and /proc/meminfo reads.
@@ -17,6 +19,7 @@ var statBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b 
 func (e *Enricher) memStat(r *Result, global bool, fail func(string, error)) {
 	bp := statBufs.Get().(*[]byte)
 	defer statBufs.Put(bp)
+	e.pressure(r, global, *bp, fail)
 	if global {
 		s, err := node.ReadMemStat(e.procRoot, *bp)
 		if err != nil {
@@ -41,4 +44,20 @@ func (e *Enricher) memStat(r *Result, global bool, fail func(string, error)) {
 	} else {
 		r.MemcgEvents = &ev
 	}
+}
+
+// pressure reads the memory pressure of the OOM scope just after the kill:
+// a cgroup v2's memory.pressure, else (cgroup v1 has none, or a global
+// OOM) the node's.
+func (e *Enricher) pressure(r *Result, global bool, buf []byte, fail func(string, error)) {
+	path, scope := filepath.Join(e.procRoot, "pressure/memory"), "node"
+	if !global && r.Hit != nil && e.hierarchy != nil && e.hierarchy.V2 {
+		path, scope = filepath.Join(e.hierarchy.Dir(r.Hit.Path), "memory.pressure"), "cgroup"
+	}
+	p, err := psi.Read(path, buf)
+	if err != nil {
+		fail("psi", err)
+		return
+	}
+	r.PSI, r.PSIScope = &p, scope
 }

@@ -167,6 +167,23 @@ type OOMMemcg struct {
 	// its counters; read just after the kill.
 	Stat   *MemcgStat   `json:"stat"`
 	Events *MemcgEvents `json:"events"`
+	// PSI is its memory pressure just after the kill, or the node's.
+	PSI *PSI `json:"psi"`
+}
+
+// PSI is a memory pressure file: the share of time tasks stalled on memory.
+type PSI struct {
+	Scope string   `json:"scope"` // cgroup or node
+	Some  PSIStall `json:"some"`
+	Full  PSIStall `json:"full"`
+}
+
+// PSIStall is one line of it: percent of wall time, and the total in µs.
+type PSIStall struct {
+	Avg10   float64 `json:"avg10"`
+	Avg60   float64 `json:"avg60"`
+	Avg300  float64 `json:"avg300"`
+	TotalUs uint64  `json:"total_us"`
 }
 
 // MemcgStat is a memory.stat in bytes, one set of names for v1 and v2.

@@ -346,6 +346,22 @@ func checkMemcgStat(t *testing.T, k event.Kill, cg *oomtest.Cgroup, v2 bool) {
 	if e.OOMKill == nil || *e.OOMKill < 1 {
 		t.Errorf("oom.memcg.events.oom_kill %v: the kernel counted a kill", fmtPtr64(e.OOMKill))
 	}
+	// PSI: the VM boots with psi=1 (Debian's kernels build it in, off);
+	// elsewhere it is either read or said to be off.
+	want := "node" // cgroup v1's cgroups have no pressure files
+	if v2 {
+		want = "cgroup"
+	}
+	switch p := k.OOM.Memcg.PSI; {
+	case p != nil:
+		if p.Scope != want || p.Some.TotalUs < p.Full.TotalUs {
+			t.Errorf("oom.memcg.psi %+v: want scope %s, some stalls at least as long as full", p, want)
+		}
+	case inVM():
+		t.Errorf("oom.memcg.psi null in the VM, booted with psi=1: %s", k.EnrichErrors["psi"])
+	case k.EnrichErrors["psi"] == "":
+		t.Error("oom.memcg.psi null without enrich_errors.psi")
+	}
 	// v2 counts each charge that hit memory.max. v1's failcnt is not a
 	// count to hold the kernel to: with a memsw limit as the test sets,
 	// the charge fails on memory+swap first, whose failcnt 6.15+ no

@@ -23,6 +23,11 @@
  *    (RECORD_CANDIDATES), or on their own when it chose nobody
  *    (RECORD_NO_KILL). Calls of oom_badness() on other threads (/proc's
  *    oom_score) are not candidates.
+ *  - the deciding thread's kernel stack (bpf_get_stack()), taken in the
+ *    oom_kill_process() entry hook, or in mark_victim's outside any hooked
+ *    decision, and sent just before that record (RECORD_STACK).
+ *  - with alloc_refused, the raw sys_exit tracepoint (tp_btf): the memory
+ *    requests the kernel refused (RECORD_ALLOC_REFUSED, at the end).
  * Each mark_victim carries the sequence number of the decision running on
  * the same thread, if any, so userspace can join them without guessing.
  *

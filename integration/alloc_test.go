@@ -78,6 +78,27 @@ func awaitAllocLine(t *testing.T, out *lockedBuffer, pid int) {
 	}
 }
 
+// refuseOnce runs a workload that makes one request the kernel refuses,
+// under the daemon, and returns the one line it got for it.
+func refuseOnce(t *testing.T, r workload.Refuse, what string) event.AllocRefused {
+	t.Helper()
+	out, stop := startAllocDaemon(t)
+	res, err := r.Run(context.Background(), os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refused != 1 {
+		t.Fatalf("the kernel refused %d of 1 %s (%d other)", res.Refused, what, res.Other)
+	}
+	awaitAllocLine(t, out, res.Pid)
+	stop()
+	got := finalAllocLines(t, out, res.Pid)
+	if len(got) != 1 {
+		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
+	}
+	return got[0]
+}
+
 // A 1 TiB anonymous mmap is refused by the overcommit heuristic (mode 0:
 // more than RAM + swap) without allocating anything: the line names the
 // process, the syscall, the size and the rule, with the numbers.
@@ -87,21 +108,7 @@ func TestAllocRefusedMmapHeuristic(t *testing.T) {
 	if err != nil || string(acct) != "0\n" {
 		t.Skipf("vm.overcommit_memory is %q here, the test needs the heuristic (0); never changed outside a VM", acct)
 	}
-	out, stop := startAllocDaemon(t)
-	res, err := workload.Refuse{Calls: 1, Bytes: tib, Comm: "refuse-mmap"}.Run(context.Background(), os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Refused != 1 {
-		t.Fatalf("the kernel refused %d of 1 mmaps of 1 TiB", res.Refused)
-	}
-	awaitAllocLine(t, out, res.Pid)
-	stop()
-	got := finalAllocLines(t, out, res.Pid)
-	if len(got) != 1 {
-		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
-	}
-	a := got[0]
+	a := refuseOnce(t, workload.Refuse{Calls: 1, Bytes: tib, Comm: "refuse-mmap"}, "mmaps of 1 TiB")
 	if a.Syscall != "mmap" || a.RequestBytes != tib || a.Rule != "heuristic" || a.Process.Comm != "refuse-mmap" || a.Repeats != 1 || a.Ret != -12 {
 		t.Errorf("line %+v, want mmap of 1 TiB by refuse-mmap refused by the heuristic, once, ret -ENOMEM", a)
 	}
@@ -154,21 +161,7 @@ func TestAllocRefusedLoopAggregated(t *testing.T) {
 // workload's own.
 func TestAllocRefusedRlimitAS(t *testing.T) {
 	oomtest.RequireRoot(t)
-	out, stop := startAllocDaemon(t)
-	res, err := workload.Refuse{Calls: 1, Bytes: 1 << 30, Comm: "refuse-rlimit", RlimitAS: 256 << 20, Hold: time.Second}.Run(context.Background(), os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Refused != 1 {
-		t.Fatalf("the kernel refused %d of 1 mmaps of 1 GiB past RLIMIT_AS (%d other)", res.Refused, res.Other)
-	}
-	awaitAllocLine(t, out, res.Pid)
-	stop()
-	got := finalAllocLines(t, out, res.Pid)
-	if len(got) != 1 {
-		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
-	}
-	a := got[0]
+	a := refuseOnce(t, workload.Refuse{Calls: 1, Bytes: 1 << 30, Comm: "refuse-rlimit", RlimitAS: 256 << 20, Hold: time.Second}, "mmaps of 1 GiB past RLIMIT_AS")
 	c := a.Commit
 	if a.Syscall != "mmap" || a.Rule != "rlimit_as" || c.RlimitAS == nil || c.TotalVMBytes+c.RequestBytes <= *c.RlimitAS {
 		t.Errorf("line %+v, commit %+v: want mmap refused by rlimit_as, total_vm + request past the limit", a, c)
@@ -181,21 +174,7 @@ func TestAllocRefusedRlimitAS(t *testing.T) {
 // limit is the workload's own.
 func TestAllocRefusedBrkRlimitData(t *testing.T) {
 	oomtest.RequireRoot(t)
-	out, stop := startAllocDaemon(t)
-	res, err := workload.Refuse{Calls: 1, Call: "brk", Bytes: 1 << 30, Comm: "refuse-brk", RlimitData: 256 << 20, Hold: time.Second}.Run(context.Background(), os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Refused != 1 {
-		t.Fatalf("the kernel refused %d of 1 brk raises of 1 GiB past RLIMIT_DATA (%d other)", res.Refused, res.Other)
-	}
-	awaitAllocLine(t, out, res.Pid)
-	stop()
-	got := finalAllocLines(t, out, res.Pid)
-	if len(got) != 1 {
-		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
-	}
-	a := got[0]
+	a := refuseOnce(t, workload.Refuse{Calls: 1, Call: "brk", Bytes: 1 << 30, Comm: "refuse-brk", RlimitData: 256 << 20, Hold: time.Second}, "brk raises of 1 GiB past RLIMIT_DATA")
 	c := a.Commit
 	if a.Syscall != "brk" || a.RequestBytes != 1<<30 || a.Rule != "rlimit_data" || a.Process.Comm != "refuse-brk" || a.Ret <= 0 {
 		t.Errorf("line %+v: want brk raised by 1 GiB by refuse-brk, refused by rlimit_data, ret the old break", a)
@@ -214,21 +193,7 @@ func TestAllocRefusedMremapHeuristic(t *testing.T) {
 	if err != nil || string(acct) != "0\n" {
 		t.Skipf("vm.overcommit_memory is %q here, the test needs the heuristic (0); never changed outside a VM", acct)
 	}
-	out, stop := startAllocDaemon(t)
-	res, err := workload.Refuse{Calls: 1, Call: "mremap", Bytes: tib, Comm: "refuse-mremap"}.Run(context.Background(), os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Refused != 1 {
-		t.Fatalf("the kernel refused %d of 1 mremaps to 1 TiB (%d other)", res.Refused, res.Other)
-	}
-	awaitAllocLine(t, out, res.Pid)
-	stop()
-	got := finalAllocLines(t, out, res.Pid)
-	if len(got) != 1 {
-		t.Fatalf("%d alloc_refused lines for pid %d, want 1", len(got), res.Pid)
-	}
-	a := got[0]
+	a := refuseOnce(t, workload.Refuse{Calls: 1, Call: "mremap", Bytes: tib, Comm: "refuse-mremap"}, "mremaps to 1 TiB")
 	page := uint64(os.Getpagesize())
 	if a.Syscall != "mremap" || a.RequestBytes != tib || a.Commit.RequestBytes != tib-page || a.Rule != "heuristic" || a.Ret != -12 {
 		t.Errorf("line %+v: want mremap of a page to 1 TiB (growth %d) refused by the heuristic, ret -ENOMEM", a, tib-page)

@@ -5,9 +5,8 @@
 package commit
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"math"
 	"os"
 	"path/filepath"
@@ -58,28 +57,12 @@ func ReadAccounting(procRoot string) (Accounting, error) {
 	a.Kbytes = sysctl("overcommit_kbytes")
 	a.AdminReserveKbytes = sysctl("admin_reserve_kbytes")
 	a.UserReserveKbytes = sysctl("user_reserve_kbytes")
-	data, err := os.ReadFile(filepath.Join(procRoot, "meminfo"))
+	m, err := procfs.ReadMeminfo(procRoot, nil)
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[2] != "kB" {
-			continue
-		}
-		kb, _ := strconv.ParseUint(f[1], 10, 64)
-		switch f[0] {
-		case "MemTotal:":
-			a.MemTotalBytes = kb << 10
-		case "SwapTotal:":
-			a.SwapTotalBytes = kb << 10
-		case "CommitLimit:":
-			a.CommitLimitBytes = kb << 10
-		case "Committed_AS:":
-			a.CommittedBytes = kb << 10
-		}
-	}
+	a.MemTotalBytes, a.SwapTotalBytes = m["MemTotal"], m["SwapTotal"]
+	a.CommitLimitBytes, a.CommittedBytes = m["CommitLimit"], m["Committed_AS"]
 	if a.MemTotalBytes == 0 {
 		errs = append(errs, "no MemTotal in meminfo")
 	}

@@ -1,12 +1,8 @@
 package node
 
 import (
-	"bytes"
-	"path/filepath"
-	"strconv"
-
-	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
 
 // ReadMemStat is the node's memory by kind, from /proc/meminfo under the
@@ -16,34 +12,19 @@ import (
 // Percpu; slab, shmem, file_dirty and file_writeback Slab, Shmem, Dirty
 // and Writeback. sock has no meminfo line: nil.
 func ReadMemStat(procRoot string, buf []byte) (cgroupfs.MemStat, error) {
-	data, err := kfile.ReadFile(filepath.Join(procRoot, "meminfo"), buf)
+	m, err := procfs.ReadMeminfo(procRoot, buf)
 	if err != nil {
 		return cgroupfs.MemStat{}, err
-	}
-	kb := map[string]int64{}
-	for line := range bytes.Lines(data) {
-		name, rest, ok := bytes.Cut(line, []byte{':'})
-		if !ok {
-			continue
-		}
-		f := bytes.Fields(rest)
-		if len(f) != 2 || string(f[1]) != "kB" {
-			continue
-		}
-		if v, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil {
-			kb[string(name)] = v
-		}
 	}
 	sum := func(names ...string) *int64 {
 		var total int64
 		for _, n := range names {
-			v, ok := kb[n]
+			v, ok := m[n]
 			if !ok {
 				return nil
 			}
-			total += v
+			total += int64(v)
 		}
-		total <<= 10
 		return &total
 	}
 	return cgroupfs.MemStat{

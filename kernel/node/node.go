@@ -4,10 +4,8 @@
 package node
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,7 +79,7 @@ func Read(procRoot string) (Context, error) {
 			c.MemTotalBytes = si.Totalram * uint64(si.Unit)
 			c.SwapTotalBytes = si.Totalswap * uint64(si.Unit)
 		}
-	} else if err := readMeminfo(filepath.Join(procRoot, "meminfo"), &c); err != nil {
+	} else if err := readMeminfo(procRoot, &c); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if c.MemTotalBytes == 0 {
@@ -94,24 +92,11 @@ func Read(procRoot string) (Context, error) {
 }
 
 // readMeminfo takes MemTotal and SwapTotal from a meminfo file.
-func readMeminfo(file string, c *Context) error {
-	data, err := os.ReadFile(file)
+func readMeminfo(procRoot string, c *Context) error {
+	m, err := procfs.ReadMeminfo(procRoot, nil)
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[2] != "kB" {
-			continue
-		}
-		kb, _ := strconv.ParseUint(f[1], 10, 64)
-		switch f[0] {
-		case "MemTotal:":
-			c.MemTotalBytes = kb * 1024
-		case "SwapTotal:":
-			c.SwapTotalBytes = kb * 1024
-		}
-	}
+	c.MemTotalBytes, c.SwapTotalBytes = m["MemTotal"], m["SwapTotal"]
 	return nil
 }

@@ -196,6 +196,10 @@ struct stack_record {
 	u32 tid;             /* the deciding thread */
 	s32 len;             /* bytes of ips bpf_get_stack() filled, or its error */
 	u32 pad;
+	/* arm64's kprobe at a function's entry: the link register, the
+	 * caller's return address, which the frame-pointer walk from the
+	 * probe's registers skips (no frame record yet); 0 elsewhere. */
+	u64 entry_lr;
 	u64 ips[MAX_STACK_DEPTH]; /* return addresses, innermost first */
 };
 
@@ -578,7 +582,7 @@ static __always_inline int on_oom_end(struct oom_control *oc, bool chose)
 
 /* Sends the current thread's kernel stack, for the record that follows.
  * A stack that cannot be had costs that one value, never the kill. */
-static __always_inline void send_stack(void *ctx, u64 seq)
+static __always_inline void send_stack(void *ctx, u64 seq, u64 entry_lr)
 {
 	struct stack_record *s = bpf_ringbuf_reserve(&events, sizeof(*s), 0);
 	u32 zero = 0;
@@ -594,6 +598,7 @@ static __always_inline void send_stack(void *ctx, u64 seq)
 	s->kind = RECORD_STACK;
 	s->tid = (u32)bpf_get_current_pid_tgid();
 	s->pad = 0;
+	s->entry_lr = entry_lr;
 	s->len = bpf_get_stack(ctx, s->ips, sizeof(s->ips), 0);
 	bpf_ringbuf_submit(s, 0);
 }
@@ -605,10 +610,10 @@ static __always_inline void send_mark_stack(void *ctx)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 
 	if (!bpf_map_lookup_elem(&running, &tid))
-		send_stack(ctx, 0);
+		send_stack(ctx, 0, 0);
 }
 
-static __always_inline int on_kill_begin(void *ctx, struct oom_control *oc)
+static __always_inline int on_kill_begin(void *ctx, struct oom_control *oc, u64 entry_lr)
 {
 	struct oom_call *call = this_oom_call();
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -626,7 +631,7 @@ static __always_inline int on_kill_begin(void *ctx, struct oom_control *oc)
 		call->rec.seq = d.seq;
 		send_candidates(call, RECORD_CANDIDATES, oc);
 	}
-	send_stack(ctx, d.seq);
+	send_stack(ctx, d.seq, entry_lr);
 	r = reserve(RECORD_KILL_BEGIN);
 	if (!r)
 		return 0;
@@ -834,7 +839,7 @@ static __always_inline void scope_from_stack(struct record *r, struct task_struc
 SEC("fentry/oom_kill_process")
 int BPF_PROG(fentry_oom_kill_process, struct oom_control *oc)
 {
-	return on_kill_begin(ctx, oc);
+	return on_kill_begin(ctx, oc, 0);
 }
 
 SEC("fexit/oom_kill_process")
@@ -846,7 +851,12 @@ int BPF_PROG(fexit_oom_kill_process)
 SEC("kprobe/oom_kill_process")
 int BPF_KPROBE(kprobe_oom_kill_process, struct oom_control *oc)
 {
-	return on_kill_begin(ctx, oc);
+#if defined(__TARGET_ARCH_arm64)
+	return on_kill_begin(ctx, oc, PT_REGS_RET(ctx));
+#else
+	/* x86's unwinder finds the caller's return address on the stack. */
+	return on_kill_begin(ctx, oc, 0);
+#endif
 }
 
 SEC("kretprobe/oom_kill_process")

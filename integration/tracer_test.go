@@ -332,6 +332,14 @@ var symbols kallsyms.Symbolizer
 func checkKernelStack(t *testing.T, names []string, memcg bool) {
 	t.Helper()
 	want := []string{"out_of_memory"}
+	// The kprobe fallback's exit hook of out_of_memory() (a kretprobe)
+	// puts its trampoline in place of the caller's return address, and
+	// before 5.13 the unwinder stops there (seen on 5.10): the stack then
+	// ends at out_of_memory(), with the trampoline last.
+	if n := len(names); n > 0 && strings.HasSuffix(names[n-1], "kretprobe_trampoline") {
+		t.Logf("stack ends at the kretprobe trampoline: %q", names)
+		memcg = false
+	}
 	if memcg {
 		want = append(want, "mem_cgroup_out_of_memory")
 	}

@@ -154,14 +154,15 @@ const (
 )
 
 type oomtraceStackRecord struct {
-	_      structs.HostLayout
-	BootNs uint64
-	Seq    uint64
-	Kind   uint32
-	Tid    uint32
-	Len    int32
-	Pad    uint32
-	Ips    [32]uint64
+	_       structs.HostLayout
+	BootNs  uint64
+	Seq     uint64
+	Kind    uint32
+	Tid     uint32
+	Len     int32
+	Pad     uint32
+	EntryLr uint64
+	Ips     [32]uint64
 }
 
 type oomtraceStackScan struct {

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"unsafe"
 )
@@ -34,11 +35,16 @@ func decodeStack(raw []byte) (Record, error) {
 		st.Err = fmt.Sprintf("bpf_get_stack: %v", syscall.Errno(-n))
 	default:
 		n = min(n/8, len(r.Ips))
-		st.IPs = make([]uint64, 0, n)
+		st.IPs = make([]uint64, 0, n+1)
 		for _, ip := range r.Ips[:n] {
 			if ip != 0 {
 				st.IPs = append(st.IPs, ip)
 			}
+		}
+		// arm64's kprobe at the entry of oom_kill_process(): its caller
+		// is in the link register only, which the walk skipped.
+		if lr := r.EntryLr; lr != 0 && len(st.IPs) > 0 && (len(st.IPs) < 2 || st.IPs[1] != lr) {
+			st.IPs = slices.Insert(st.IPs, 1, lr)
 		}
 	}
 	return Record{Kind: KindStack, BootNs: r.BootNs, Seq: r.Seq, Trigger: Process{Tid: r.Tid}, Stack: st}, nil

@@ -74,6 +74,17 @@ func TestDecodeStack(t *testing.T) {
 	if rec, err = DecodeRecord(buf); err != nil || rec.Stack.Err == "" || len(rec.Stack.IPs) != 0 {
 		t.Errorf("a failed bpf_get_stack decoded %+v, %v: want its error", rec.Stack, err)
 	}
+	// An arm64 kprobe's walk skipped the caller, in the link register.
+	raw.Len, raw.EntryLr = 2*8, 0x9
+	buf, _ = binary.Append(nil, binary.NativeEndian, raw)
+	if rec, err = DecodeRecord(buf); err != nil || !slices.Equal(rec.Stack.IPs, []uint64{1, 9, 2}) {
+		t.Errorf("entry LR: decoded %+v, %v: want it second", rec.Stack, err)
+	}
+	raw.EntryLr = 0x2 // already walked
+	buf, _ = binary.Append(nil, binary.NativeEndian, raw)
+	if rec, err = DecodeRecord(buf); err != nil || !slices.Equal(rec.Stack.IPs, []uint64{1, 2}) {
+		t.Errorf("entry LR already in the stack: decoded %+v, %v", rec.Stack, err)
+	}
 	if _, err := DecodeRecord(buf[:20]); err == nil {
 		t.Error("a short stack record decoded")
 	}

@@ -37,11 +37,30 @@ func NameStack(symbols *kallsyms.Symbolizer, st *tracer.KernelStack) ([]string, 
 	return trimTracing(names), nil
 }
 
+// trimTracing drops what the hooks add to the kernel's own path:
+//   - the frames of the hook itself, at the top;
+//   - a repeat of the top frame: a tracepoint's registers are taken in the
+//     function that fired it, whose return address into itself follows;
+//   - an fexit hook's trampoline, which calls the function it hooks: the
+//     function shows above it (its body) and below it (its patched entry).
 func trimTracing(names []string) []string {
 	for len(names) > 0 && tracing(names[0]) {
 		names = names[1:]
 	}
-	return names
+	if len(names) > 1 && names[0] == names[1] {
+		names = names[1:]
+	}
+	out := make([]string, 0, len(names))
+	for i := 0; i < len(names); i++ {
+		if strings.HasPrefix(names[i], "bpf_trampoline_") {
+			if i+1 < len(names) && len(out) > 0 && names[i+1] == out[len(out)-1] {
+				i++
+			}
+			continue
+		}
+		out = append(out, names[i])
+	}
+	return out
 }
 
 func tracing(name string) bool {

@@ -351,6 +351,9 @@ func checkKernelStack(t *testing.T, names []string, memcg bool) {
 	if len(names) > 0 && (strings.HasPrefix(names[0], "bpf_") || strings.HasPrefix(names[0], "0x")) {
 		t.Errorf("trigger's kernel stack %q starts in the tracer's own frames", names)
 	}
+	if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "bpf_trampoline_") }) || len(names) > 1 && names[0] == names[1] {
+		t.Errorf("trigger's kernel stack %q holds a hook's trampoline or a repeated top frame", names)
+	}
 }
 
 // checkScope checks the decision's fields where oom_kill_process() is hooked,

@@ -26,8 +26,9 @@
  *  - the deciding thread's kernel stack (bpf_get_stack()), taken in the
  *    oom_kill_process() entry hook, or in mark_victim's outside any hooked
  *    decision, and sent just before that record (RECORD_STACK).
- *  - with alloc_refused, the raw sys_exit tracepoint (tp_btf): the memory
- *    requests the kernel refused (RECORD_ALLOC_REFUSED, at the end).
+ *  - with alloc_refused, the exit tracepoints of fork, vfork, clone,
+ *    clone3, mmap, mremap and brk: the memory requests the kernel refused
+ *    (RECORD_ALLOC_REFUSED, at the end).
  * Each mark_victim carries the sequence number of the decision running on
  * the same thread, if any, so userspace can join them without guessing.
  *
@@ -1104,17 +1105,17 @@ int BPF_PROG(tp_btf_signal_generate, int sig, struct kernel_siginfo *info, struc
  * Allocations the kernel refused (alloc_refused): fork, vfork, clone,
  * clone3, mmap, mremap and brk failing with ENOMEM.
  *
- * One program at the raw sys_exit tracepoint (tp_btf), which every syscall
- * of the node passes, so its common path is two compares: the return value,
- * and for brk (which fails by returning the old break, not an error) the
- * syscall number and first argument, loaded straight from the registers.
- * The request is read from the registers at the exit, not stored at the
- * enter: the argument registers outlive the call (x86's di..r10, arm64's
- * orig_x0 and x1..x5), so no enter hook and no map is touched on the
- * success path. Only a refusal reads the task and reserves a record.
- *
- * 32-bit tasks (x86's ia32, arm64's AArch32) number their syscalls
- * differently and are skipped, as the kernel's own syscall trace events do.
+ * One program per syscall at its classic exit tracepoint
+ * (syscalls:sys_exit_<name>, on every kernel since 5.10): only those
+ * syscalls run a program, every other one pays just the kernel's check of
+ * its bitmap of traced syscalls. An exit that did not fail returns after
+ * one compare (brk, which fails by keeping its old break, after reading
+ * the break asked for). The request is read at the exit from the user
+ * registers the syscall entry saved at the top of the kernel stack
+ * (task_pt_regs(): x86's di/si/dx, arm64's orig_x0/x1/x2, which the call
+ * leaves as they were), so no enter hook and no map is touched on the
+ * success path. Only a refusal reads the task and reserves a record. The
+ * kernel's syscall events skip 32-bit tasks, whose numbers differ.
  */
 enum alloc_syscall {
 	ALLOC_FORK = 1,
@@ -1153,78 +1154,53 @@ const struct alloc_record *unused_alloc_record __attribute__((unused));
 const enum alloc_syscall *unused_alloc_syscall __attribute__((unused));
 
 #define ENOMEM 12
+/* THREAD_SIZE on x86-64 and arm64 (4 KiB pages, no KASAN), as the stack
+ * scan above assumes. */
+#define KERNEL_STACK_SIZE 16384
 
-/* The syscall numbers of the 64-bit ABI (arch/x86/entry/syscalls/
- * syscall_64.tbl; include/uapi/asm-generic/unistd.h for arm64, which has
- * no fork or vfork). */
-#if defined(__TARGET_ARCH_x86)
-#define NR_MMAP 9
-#define NR_BRK 12
-#define NR_MREMAP 25
-#define NR_CLONE 56
-#define NR_FORK 57
-#define NR_VFORK 58
-#define NR_CLONE3 435
-#define TS_COMPAT 0x0002 /* thread_info.status: in an ia32 syscall */
-#elif defined(__TARGET_ARCH_arm64)
-#define NR_BRK 214
-#define NR_MREMAP 216
-#define NR_CLONE 220
-#define NR_MMAP 222
-#define NR_CLONE3 435
-#define TIF_32BIT 22 /* thread_info.flags: an AArch32 task */
-#endif
+/* The classic syscall exit tracepoint's record (the ftrace format, the
+ * same on every kernel: the common header, the syscall number, the return
+ * value). */
+struct syscall_exit_ctx {
+	struct trace_entry ent;
+	long id;
+	long ret;
+};
 
-/* The syscall's number and its first three arguments, as the exit sees
- * them (syscall_get_nr() and syscall_get_arguments()). */
-static __always_inline long sys_nr(struct pt_regs *regs)
+/* The user registers the syscall entry saved: task_pt_regs(), the last
+ * struct pt_regs of the task's kernel stack. */
+static __always_inline struct pt_regs *user_regs(struct task_struct *task)
 {
-#if defined(__TARGET_ARCH_x86)
-	return regs->orig_ax;
-#else
-	return regs->syscallno;
-#endif
+	void *stack = BPF_CORE_READ(task, stack);
+
+	return (struct pt_regs *)(stack + KERNEL_STACK_SIZE - bpf_core_type_size(struct pt_regs));
 }
 
+/* The syscall's first three arguments (syscall_get_arguments()). */
 static __always_inline u64 sys_arg0(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	return regs->di;
+	return BPF_CORE_READ(regs, di);
 #else
-	return regs->orig_x0;
+	return BPF_CORE_READ(regs, orig_x0);
 #endif
 }
 
 static __always_inline u64 sys_arg1(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	return regs->si;
+	return BPF_CORE_READ(regs, si);
 #else
-	return regs->user_regs.regs[1];
+	return BPF_CORE_READ(regs, user_regs.regs[1]);
 #endif
 }
 
 static __always_inline u64 sys_arg2(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	return regs->dx;
+	return BPF_CORE_READ(regs, dx);
 #else
-	return regs->user_regs.regs[2];
-#endif
-}
-
-/* Whether the current task runs the 32-bit ABI, whose numbers mean other
- * syscalls. */
-static __always_inline bool compat_task(struct task_struct *task)
-{
-#if defined(__TARGET_ARCH_x86)
-	if (!bpf_core_field_exists(task->thread_info.status))
-		return false;
-	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
-#else
-	if (!bpf_core_field_exists(task->thread_info.flags))
-		return false;
-	return BPF_CORE_READ(task, thread_info.flags) & (1UL << TIF_32BIT);
+	return BPF_CORE_READ(regs, user_regs.regs[2]);
 #endif
 }
 
@@ -1309,48 +1285,86 @@ static __always_inline int refused(struct task_struct *task, u32 syscall, long r
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(alloc_sys_exit, struct pt_regs *regs, long ret)
+static __always_inline struct task_struct *current_task(void)
+{
+	return (void *)bpf_get_current_task();
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int alloc_exit_mmap(struct syscall_exit_ctx *ctx)
 {
 	struct task_struct *task;
-	long nr;
+
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	task = current_task();
+	return refused(task, ALLOC_MMAP, ctx->ret, sys_arg1(user_regs(task)), 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int alloc_exit_mremap(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task;
+	struct pt_regs *regs;
+
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	task = current_task();
+	regs = user_regs(task);
+	return refused(task, ALLOC_MREMAP, ctx->ret, sys_arg2(regs), sys_arg1(regs), 0);
+}
+
+/* brk returns the break it leaves: on failure the old one, below the
+ * address asked for (brk(0) and shrinking return at or above it). */
+SEC("tracepoint/syscalls/sys_exit_brk")
+int alloc_exit_brk(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task = current_task();
+	u64 want = sys_arg0(user_regs(task)), ret = ctx->ret;
+
+	if (ret >= want)
+		return 0;
+	return refused(task, ALLOC_BRK, ctx->ret, want - ret, ret, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fork")
+int alloc_exit_fork(struct syscall_exit_ctx *ctx)
+{
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	return refused(current_task(), ALLOC_FORK, ctx->ret, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int alloc_exit_vfork(struct syscall_exit_ctx *ctx)
+{
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	return refused(current_task(), ALLOC_VFORK, ctx->ret, 0, 0, 0);
+}
+
+/* clone's flags are its first argument. */
+SEC("tracepoint/syscalls/sys_exit_clone")
+int alloc_exit_clone(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task;
+
+	if (ctx->ret != -ENOMEM)
+		return 0;
+	task = current_task();
+	return refused(task, ALLOC_CLONE, ctx->ret, 0, 0, sys_arg0(user_regs(task)));
+}
+
+/* clone3's are the first field of its struct clone_args, in user memory. */
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int alloc_exit_clone3(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task;
 	u64 flags = 0;
 
-	if (ret != -ENOMEM) {
-		/* brk returns the break it leaves: on failure the old one,
-		 * below the address asked for (brk(0) and shrinking return
-		 * at or above it). */
-		if (sys_nr(regs) != NR_BRK || (u64)ret >= sys_arg0(regs))
-			return 0;
-		task = (void *)bpf_get_current_task();
-		if (compat_task(task))
-			return 0;
-		return refused(task, ALLOC_BRK, ret, sys_arg0(regs) - (u64)ret, ret, 0);
-	}
-	task = (void *)bpf_get_current_task();
-	if (compat_task(task))
+	if (ctx->ret != -ENOMEM)
 		return 0;
-	nr = sys_nr(regs);
-	switch (nr) {
-	case NR_MMAP:
-		return refused(task, ALLOC_MMAP, ret, sys_arg1(regs), 0, 0);
-	case NR_MREMAP:
-		return refused(task, ALLOC_MREMAP, ret, sys_arg2(regs), sys_arg1(regs), 0);
-	case NR_CLONE:
-		return refused(task, ALLOC_CLONE, ret, 0, 0, sys_arg0(regs));
-	case NR_CLONE3:
-		/* Its flags are the first field of its struct clone_args. */
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)sys_arg0(regs));
-		return refused(task, ALLOC_CLONE3, ret, 0, 0, flags);
-#if defined(NR_FORK)
-	case NR_FORK:
-		return refused(task, ALLOC_FORK, ret, 0, 0, 0);
-	case NR_VFORK:
-		return refused(task, ALLOC_VFORK, ret, 0, 0, 0);
-#endif
-	}
-	/* Not a request: also rt_sigreturn, whose number reads -1 and whose
-	 * return value is the interrupted call's, an -ENOMEM too when a
-	 * signal came right after a refusal. */
-	return 0;
+	task = current_task();
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)sys_arg0(user_regs(task)));
+	return refused(task, ALLOC_CLONE3, ctx->ret, 0, 0, flags);
 }

@@ -127,15 +127,7 @@ struct signal_struct {
 	bool oom_flag_origin;
 } __pai;
 
-/* x86: status's TS_COMPAT marks an ia32 syscall; arm64: flags' TIF_32BIT
- * an AArch32 task (alloc_refused skips both). */
-struct thread_info {
-	unsigned long flags;
-	u32 status;
-} __pai;
-
 struct task_struct {
-	struct thread_info thread_info;
 	unsigned int flags;
 	struct mm_struct *mm;
 	int pid;
@@ -201,7 +193,7 @@ struct kernel_siginfo;
 
 /* Registers, for the kprobe fallback's argument access (bpf_tracing.h's
  * PT_REGS_PARM* macros pick the fields by target architecture), and
- * alloc_refused's syscall number and arguments at sys_exit. */
+ * alloc_refused's syscall arguments at their exit. */
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
@@ -218,7 +210,6 @@ struct user_pt_regs {
 struct pt_regs {
 	struct user_pt_regs user_regs;
 	u64 orig_x0;   /* the first argument: x0 is overwritten by the return value */
-	s32 syscallno;
 } __pai;
 #else
 #error "oomtrace's BPF program is built for x86 and arm64 only"

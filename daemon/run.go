@@ -78,8 +78,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if h.Candidates != "" {
 		m.Hook("oom_badness", h.Candidates)
 	}
-	if len(h.AllocRefused) > 0 {
-		m.Hook("sys_exit", "tp_btf")
+	for _, sc := range h.AllocRefused {
+		m.Hook("sys_exit_"+sc, "tracepoint")
 	}
 
 	enricher, dockerCache, criCache := newEnricher(cfg, log)

@@ -121,7 +121,7 @@ func (t *Tracer) AllocCount(pid uint32, startTime uint64, syscall Syscall) (uint
 	return c.Count, true
 }
 
-// allocSyscalls are the syscalls alloc_refused names, per architecture:
+// allocSyscalls are the syscalls alloc_refused hooks, per architecture:
 // arm64 has no fork or vfork.
 func allocSyscalls(arch string) []Syscall {
 	all := []Syscall{SyscallMmap, SyscallMremap, SyscallBrk, SyscallClone, SyscallClone3}
@@ -131,27 +131,27 @@ func allocSyscalls(arch string) []Syscall {
 	return append(all, SyscallFork, SyscallVfork)
 }
 
-// attachAlloc hooks alloc_refused's one program at the raw sys_exit
-// tracepoint. A kernel that refuses it loses alloc_refused, named in
-// Refused, never the load.
+// attachAlloc hooks the exit tracepoint of each syscall alloc_refused
+// traces, each on its own: a kernel without one loses that syscall, named
+// in Refused, never the load.
 func (a *attacher) attachAlloc() {
-	err := func() error {
-		prog, err := a.loadProgram("alloc_sys_exit")
+	for _, sc := range allocSyscalls(runtime.GOARCH) {
+		err := func() error {
+			prog, err := a.loadProgram("alloc_exit_" + string(sc))
+			if err != nil {
+				return err
+			}
+			l, err := link.Tracepoint("syscalls", "sys_exit_"+string(sc), prog, nil)
+			if err != nil {
+				return fmt.Errorf("attaching tracepoint/syscalls/sys_exit_%s: %w", sc, err)
+			}
+			a.links = append(a.links, l)
+			return nil
+		}()
 		if err != nil {
-			return err
+			a.hooks.Refused["alloc_refused_"+string(sc)] = err.Error()
+			continue
 		}
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-		if err != nil {
-			return fmt.Errorf("attaching tp_btf/sys_exit: %w", err)
-		}
-		a.links = append(a.links, l)
-		return nil
-	}()
-	if err != nil {
-		a.hooks.Refused["alloc_refused"] = err.Error()
-		return
-	}
-	for _, s := range allocSyscalls(runtime.GOARCH) {
-		a.hooks.AllocRefused = append(a.hooks.AllocRefused, string(s))
+		a.hooks.AllocRefused = append(a.hooks.AllocRefused, string(sc))
 	}
 }

@@ -102,16 +102,19 @@ func TestJoinAllocRefused(t *testing.T) {
 	}
 }
 
-// The one program is in the object, at the raw sys_exit tracepoint.
-func TestAllocProgramExists(t *testing.T) {
+// Each syscall's program is in the object, at its exit tracepoint.
+func TestAllocProgramsExist(t *testing.T) {
 	spec, err := loadOomtrace()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := spec.Programs["alloc_sys_exit"]; p == nil {
-		t.Fatal("no program alloc_sys_exit")
-	} else if p.SectionName != "tp_btf/sys_exit" {
-		t.Errorf("alloc_sys_exit in section %s", p.SectionName)
+	for _, sc := range allocSyscalls("amd64") {
+		name := "alloc_exit_" + string(sc)
+		if p := spec.Programs[name]; p == nil {
+			t.Errorf("no program %s", name)
+		} else if p.SectionName != "tracepoint/syscalls/sys_exit_"+string(sc) {
+			t.Errorf("%s in section %s", name, p.SectionName)
+		}
 	}
 }
 

@@ -49,7 +49,7 @@ type Hooks struct {
 	// is), "" when they are not.
 	Candidates string
 	// AllocRefused lists the syscalls whose refusals are traced
-	// (--alloc-refused): the raw sys_exit tracepoint attached.
+	// (--alloc-refused): their sys_exit tracepoints attached.
 	AllocRefused []string
 	Refused      map[string]string // hook -> why it could not be used
 }

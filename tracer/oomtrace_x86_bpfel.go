@@ -221,7 +221,13 @@ const (
 	oomtraceMapOomCalls                 = "oom_calls"
 	oomtraceMapRunning                  = "running"
 	oomtraceMapStackBuf                 = "stack_buf"
-	oomtraceProgAllocSysExit            = "alloc_sys_exit"
+	oomtraceProgAllocExitBrk            = "alloc_exit_brk"
+	oomtraceProgAllocExitClone          = "alloc_exit_clone"
+	oomtraceProgAllocExitClone3         = "alloc_exit_clone3"
+	oomtraceProgAllocExitFork           = "alloc_exit_fork"
+	oomtraceProgAllocExitMmap           = "alloc_exit_mmap"
+	oomtraceProgAllocExitMremap         = "alloc_exit_mremap"
+	oomtraceProgAllocExitVfork          = "alloc_exit_vfork"
 	oomtraceProgFentryOomKillProcess    = "fentry_oom_kill_process"
 	oomtraceProgFentryOutOfMemory       = "fentry_out_of_memory"
 	oomtraceProgFexitOomBadness         = "fexit_oom_badness"
@@ -291,7 +297,13 @@ type oomtraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oomtraceProgramSpecs struct {
-	AllocSysExit            *ebpf.ProgramSpec `ebpf:"alloc_sys_exit"`
+	AllocExitBrk            *ebpf.ProgramSpec `ebpf:"alloc_exit_brk"`
+	AllocExitClone          *ebpf.ProgramSpec `ebpf:"alloc_exit_clone"`
+	AllocExitClone3         *ebpf.ProgramSpec `ebpf:"alloc_exit_clone3"`
+	AllocExitFork           *ebpf.ProgramSpec `ebpf:"alloc_exit_fork"`
+	AllocExitMmap           *ebpf.ProgramSpec `ebpf:"alloc_exit_mmap"`
+	AllocExitMremap         *ebpf.ProgramSpec `ebpf:"alloc_exit_mremap"`
+	AllocExitVfork          *ebpf.ProgramSpec `ebpf:"alloc_exit_vfork"`
 	FentryOomKillProcess    *ebpf.ProgramSpec `ebpf:"fentry_oom_kill_process"`
 	FentryOutOfMemory       *ebpf.ProgramSpec `ebpf:"fentry_out_of_memory"`
 	FexitOomBadness         *ebpf.ProgramSpec `ebpf:"fexit_oom_badness"`
@@ -399,7 +411,13 @@ type oomtraceVariables struct {
 //
 // It can be passed to loadOomtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oomtracePrograms struct {
-	AllocSysExit            *ebpf.Program `ebpf:"alloc_sys_exit"`
+	AllocExitBrk            *ebpf.Program `ebpf:"alloc_exit_brk"`
+	AllocExitClone          *ebpf.Program `ebpf:"alloc_exit_clone"`
+	AllocExitClone3         *ebpf.Program `ebpf:"alloc_exit_clone3"`
+	AllocExitFork           *ebpf.Program `ebpf:"alloc_exit_fork"`
+	AllocExitMmap           *ebpf.Program `ebpf:"alloc_exit_mmap"`
+	AllocExitMremap         *ebpf.Program `ebpf:"alloc_exit_mremap"`
+	AllocExitVfork          *ebpf.Program `ebpf:"alloc_exit_vfork"`
 	FentryOomKillProcess    *ebpf.Program `ebpf:"fentry_oom_kill_process"`
 	FentryOutOfMemory       *ebpf.Program `ebpf:"fentry_out_of_memory"`
 	FexitOomBadness         *ebpf.Program `ebpf:"fexit_oom_badness"`
@@ -419,7 +437,13 @@ type oomtracePrograms struct {
 
 func (p *oomtracePrograms) Close() error {
 	return _OomtraceClose(
-		p.AllocSysExit,
+		p.AllocExitBrk,
+		p.AllocExitClone,
+		p.AllocExitClone3,
+		p.AllocExitFork,
+		p.AllocExitMmap,
+		p.AllocExitMremap,
+		p.AllocExitVfork,
 		p.FentryOomKillProcess,
 		p.FentryOutOfMemory,
 		p.FexitOomBadness,

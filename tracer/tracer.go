@@ -28,9 +28,10 @@ type Config struct {
 	// keeps (at most MaxCandidates); 0 keeps DefaultCandidates,
 	// CandidatesOff leaves out_of_memory() and oom_badness() unhooked.
 	Candidates int
-	// AllocRefused hooks the raw sys_exit tracepoint for the requests of
-	// fork, vfork, clone, clone3, mmap, mremap and brk the kernel refuses
-	// with ENOMEM. It fires on every syscall of the node: see
+	// AllocRefused hooks the exit tracepoints of fork, vfork, clone,
+	// clone3, mmap, mremap and brk for the requests the kernel refuses
+	// with ENOMEM. They fire on every such call of the node, and every
+	// task takes the kernel's slow syscall path meanwhile: see
 	// docs/benchmarks.md for the cost.
 	AllocRefused bool
 }

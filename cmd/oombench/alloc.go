@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// The syscall-heavy workload of the alloc_refused overhead: the requests
-// its sys_exit hook looks at (mmap and munmap pairs, brk up and down,
-// forks), and a syscall that asks for no memory (getppid), which the hook
-// slows too: while it is attached, every syscall of every task takes the
-// kernel's slow exit path (TIF_SYSCALL_TRACEPOINT) and runs the program.
+// The syscall-heavy workload of the alloc_refused overhead: what its
+// tracepoints fire on (mmap and munmap pairs, brk up and down, forks), and
+// a syscall they do not hook (getppid), which the syscall tracepoints slow
+// too: while any is enabled, every task takes the kernel's slow syscall
+// path (TIF_SYSCALL_TRACEPOINT).
 type allocPhase struct {
 	name string
 	n    int // operations per round
@@ -26,7 +26,7 @@ func allocPhases(scale int) []allocPhase {
 		{"mmap + munmap of 4 KiB", 1000000 * scale / 10, mmapLoop},
 		{"brk up 64 KiB and back", 1000000 * scale / 10, brkLoop},
 		{"fork + exit + wait", 2000 * scale / 10, forkLoop},
-		{"getppid (no request)", 2000000 * scale / 10, getppidLoop},
+		{"getppid (not hooked)", 2000000 * scale / 10, getppidLoop},
 	}
 }
 

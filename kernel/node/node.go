@@ -91,7 +91,7 @@ func Read(procRoot string) (Context, error) {
 	return c, nil
 }
 
-// readMeminfo takes MemTotal and SwapTotal from a meminfo file.
+// readMeminfo takes MemTotal and SwapTotal from procRoot's meminfo.
 func readMeminfo(procRoot string, c *Context) error {
 	m, err := procfs.ReadMeminfo(procRoot, nil)
 	if err != nil {

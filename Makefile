@@ -72,9 +72,10 @@ check-leftovers: ## fail if a test left a scratch cgroup behind on this machine
 test: deps vet build-arm64 check-generate test-host check-leftovers vmtest ## every test: the README's test command, what CI runs
 
 .PHONY: bench
-bench: build ## startup, idle RSS and wake-ups, a storm of 500 OOM kills; writes docs/benchmarks.md
+bench: build ## startup, idle RSS and wake-ups, a storm of 500 OOM kills, and what --alloc-refused costs a syscall-heavy workload; writes docs/benchmarks.md
 	$(GO) build -o $(BIN)/oombench ./cmd/oombench
 	$(BIN)/oombench -bin $(BIN)/oomtrace -kills 500 -out docs/benchmarks.md
+	$(BIN)/oombench -bin $(BIN)/oomtrace -alloc-overhead -out docs/benchmarks.md
 
 .PHONY: clean
 clean: ## remove built binaries (keeps the kernel cache in .cache/)

@@ -113,7 +113,8 @@ func checkCandidates(t *testing.T, k tracer.Kill, c *enrich.Candidates, held map
 	case c.Source == enrich.CandidatesModel:
 		// The model's, from the counters at the kill; a kernel score read
 		// from the stack at the mark is within the drift of those.
-		if d := v.Score - *k.KernelScore; d < -badness.DriftTolerance(*k.KernelScore) || d > badness.DriftTolerance(*k.KernelScore) {
+		tol := badness.DriftTolerance(k.Victim.Pages.RSS() + k.Victim.Pages.Swap + k.Victim.Pages.PgTables)
+		if d := v.Score - *k.KernelScore; d < -tol || d > tol {
 			t.Errorf("victim's model score %d, score.kernel %d (from %s)", v.Score, *k.KernelScore, k.ScopeFrom)
 		}
 	}

@@ -364,7 +364,7 @@ func checkScope(t *testing.T, k tracer.Kill, h tracer.Hooks, cg *oomtest.Cgroup)
 	// pages since the kernel scored the victim (badness.DriftTolerance).
 	tolerance := int64(0)
 	if k.ScopeFrom == tracer.ScopeFromStack {
-		tolerance = badness.DriftTolerance(*k.KernelScore)
+		tolerance = badness.DriftTolerance(v.Pages.RSS() + v.Pages.Swap + v.Pages.PgTables)
 	}
 	if d := *k.KernelScore - want; d < -tolerance || d > tolerance {
 		t.Errorf("kernel score %d, recomputed from captured counters %d (%+v adj %d, tolerance %d)", *k.KernelScore, want, v.Pages, v.OOMScoreAdj, tolerance)

@@ -85,6 +85,16 @@ func TestCountersReadAtKill(t *testing.T) {
 	if hooked := Verify(Decision{Inputs: in, KernelScore: Score(in) - 6}); hooked.Match {
 		t.Errorf("read at oom_kill_process(), 6 points off matched: %+v", hooked)
 	}
+	// The tolerance follows the pages, not the score: a victim of 9,407
+	// pages with adj -500 scores 1,407, and 416 pages of drift (seen on
+	// 6.12) are within its 10%.
+	neg := Inputs{RSS: 9364, PgTables: 43, OOMScoreAdj: -500, TotalPages: 16384}
+	if c := Verify(Decision{Inputs: neg, KernelScore: Score(neg) - 416, CountersAtKill: true}); !c.Match {
+		t.Errorf("416 pages of drift on 9,407, adj -500: %+v", c)
+	}
+	if c := Verify(Decision{Inputs: neg, KernelScore: Score(neg) - 1000, CountersAtKill: true}); c.Match {
+		t.Errorf("1000 pages of drift on 9,407 matched: %+v", c)
+	}
 }
 
 func TestExpectedTotalPagesSwappinessZero(t *testing.T) {

@@ -2,12 +2,10 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
-
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
 )
 
 // Options configure a Cache; zero values take the defaults.
@@ -31,8 +29,8 @@ type Options struct {
 // Cache maps container ids to their Info. Safe for concurrent use.
 type Cache struct {
 	opts   Options
-	cli    *client.Client
-	cliErr error // a bad Options.Host: Run returns it, lookups fail with it
+	api    *engine
+	apiErr error // a bad Options.Host: Run returns it, lookups fail with it
 	store  *store
 
 	lookups, hits, misses, errors, reconnects atomic.Uint64
@@ -60,15 +58,11 @@ func NewCache(opts Options) *Cache {
 	if opts.MaxRetained <= 0 {
 		opts.MaxRetained = 4096
 	}
-	hostOpt := client.FromEnv
-	if opts.Host != "" {
-		hostOpt = client.WithHost(opts.Host)
-	}
-	cli, err := client.New(hostOpt, client.WithUserAgent("oomtrace"))
+	api, err := newEngine(opts.Host)
 	if err != nil {
 		err = fmt.Errorf("docker client: %w", err)
 	}
-	return &Cache{opts: opts, cli: cli, cliErr: err, store: newStore(opts.Retention, opts.MaxRetained)}
+	return &Cache{opts: opts, api: api, apiErr: err, store: newStore(opts.Retention, opts.MaxRetained)}
 }
 
 // Stats reads the counters.
@@ -102,8 +96,8 @@ func (c *Cache) lookup(ctx context.Context, id string) (Info, error) {
 		return info, nil
 	}
 	c.misses.Add(1)
-	if c.cliErr != nil {
-		return Info{}, fmt.Errorf("%w: %w", ErrUnavailable, c.cliErr)
+	if c.apiErr != nil {
+		return Info{}, fmt.Errorf("%w: %w", ErrUnavailable, c.apiErr)
 	}
 	wctx, cancel := context.WithTimeout(ctx, c.opts.MaxWait)
 	defer cancel()
@@ -144,11 +138,11 @@ func (c *Cache) lookup(ctx context.Context, id string) (Info, error) {
 
 // inspect asks Docker, and sorts its failure into ErrNotFound and ErrUnavailable.
 func (c *Cache) inspect(ctx context.Context, id string) (Info, error) {
-	r, err := c.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	r, err := c.api.inspect(ctx, id)
 	switch {
 	case err == nil:
-		return fromInspect(r.Container), nil
-	case cerrdefs.IsNotFound(err):
+		return fromInspect(r), nil
+	case errors.Is(err, errNoSuchContainer):
 		return Info{}, fmt.Errorf("%w: %.12s", ErrNotFound, id)
 	default:
 		return Info{}, fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"maps"
 	"strings"
-
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 )
 
 // Info is what Docker says of a container.
@@ -40,7 +37,7 @@ func ValidID(id string) bool {
 	return true
 }
 
-func fromInspect(r container.InspectResponse) Info {
+func fromInspect(r inspectResponse) Info {
 	info := Info{ID: r.ID, Name: strings.TrimPrefix(r.Name, "/"), ImageID: r.Image}
 	if r.Config != nil {
 		info.Image, info.Labels = r.Config.Image, r.Config.Labels
@@ -52,7 +49,7 @@ func fromInspect(r container.InspectResponse) Info {
 }
 
 // fromSummary is a listed container; the list has no memory limit.
-func fromSummary(s container.Summary) Info {
+func fromSummary(s containerSummary) Info {
 	info := Info{ID: s.ID, Image: s.Image, ImageID: s.ImageID, Labels: s.Labels}
 	if len(s.Names) > 0 {
 		info.Name = strings.TrimPrefix(s.Names[0], "/")
@@ -66,7 +63,7 @@ var eventKeys = map[string]bool{"name": true, "image": true, "oldName": true, "e
 
 // fromEvent is the best that is known of a container that was removed
 // before it could be inspected: name, image and labels from the event.
-func fromEvent(a events.Actor) Info {
+func fromEvent(a eventActor) Info {
 	labels := maps.Clone(a.Attributes)
 	maps.DeleteFunc(labels, func(k, _ string) bool { return eventKeys[k] })
 	return Info{ID: a.ID, Name: a.Attributes["name"], Image: a.Attributes["image"], Labels: labels}

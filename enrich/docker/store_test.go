@@ -4,8 +4,6 @@ import (
 	"maps"
 	"strings"
 	"testing"
-
-	"github.com/moby/moby/api/types/events"
 )
 
 func TestValidID(t *testing.T) {
@@ -28,7 +26,7 @@ func TestValidID(t *testing.T) {
 func id(n byte) string { return strings.Repeat(string('a'+n), 64) }
 
 func TestFromEvent(t *testing.T) {
-	info := fromEvent(events.Actor{ID: id(0), Attributes: map[string]string{
+	info := fromEvent(eventActor{ID: id(0), Attributes: map[string]string{
 		"name": "web", "image": "nginx", "exitCode": "137", "app": "shop",
 	}})
 	want := Info{ID: id(0), Name: "web", Image: "nginx", Labels: map[string]string{"app": "shop"}}

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/client"
 )
 
 // Reconnection backoff: quick for a daemon restart, capped for a Docker that
@@ -25,10 +22,10 @@ const (
 // reconnects with exponential backoff and lists again. It returns nil when
 // ctx ends, or at once the error of a bad Options.Host.
 func (c *Cache) Run(ctx context.Context) error {
-	if c.cliErr != nil {
-		return c.cliErr
+	if c.apiErr != nil {
+		return c.apiErr
 	}
-	defer c.cli.Close()
+	defer c.api.close()
 	backoff, lost := minBackoff, false
 	for {
 		err := c.watch(ctx, func() {
@@ -58,22 +55,19 @@ func (c *Cache) watch(ctx context.Context, synced func()) error {
 	defer cancel()
 	// Subscribe first: a container created during the list is then in the
 	// stream, rather than in neither.
-	ev := c.cli.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).
-		Add("type", string(events.ContainerEventType)).
-		Add("event", string(events.ActionCreate), string(events.ActionStart), string(events.ActionRename),
-			string(events.ActionUpdate), string(events.ActionDestroy))})
+	msgs, errs, err := c.api.events(ctx)
+	if err != nil {
+		return fmt.Errorf("subscribing to events: %w", err)
+	}
 	if err := c.relist(ctx); err != nil {
 		return err
 	}
 	synced()
 	for {
 		select {
-		case m := <-ev.Messages:
+		case m := <-msgs:
 			c.apply(ctx, m)
-		case err := <-ev.Err:
-			if err == nil { // the channel closed: no error was sent
-				err = errors.New("event stream closed")
-			}
+		case err := <-errs:
 			return fmt.Errorf("event stream: %w", err)
 		case <-ctx.Done():
 			return ctx.Err()
@@ -88,13 +82,13 @@ func (c *Cache) relist(ctx context.Context) error {
 	before := c.store.LiveIDs()
 	lctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	res, err := c.cli.ContainerList(lctx, client.ContainerListOptions{All: true})
+	items, err := c.api.list(lctx)
 	if err != nil {
 		return fmt.Errorf("listing containers: %w", err)
 	}
-	listed := make(map[string]Info, len(res.Items))
+	listed := make(map[string]Info, len(items))
 	now := time.Now()
-	for _, s := range res.Items {
+	for _, s := range items {
 		info := fromSummary(s)
 		if old, ok := c.store.Get(s.ID, now); ok {
 			old.Name, info = info.Name, old
@@ -107,17 +101,17 @@ func (c *Cache) relist(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cache) apply(ctx context.Context, m events.Message) {
+func (c *Cache) apply(ctx context.Context, m eventMessage) {
 	id := m.Actor.ID
 	switch m.Action {
-	case events.ActionCreate, events.ActionRename, events.ActionUpdate:
+	case actionCreate, actionRename, actionUpdate:
 		c.refresh(ctx, m.Actor)
-	case events.ActionStart:
+	case actionStart:
 		// Known since its create event, unless that came before a reconnect.
 		if _, ok := c.store.Get(id, time.Now()); !ok {
 			c.refresh(ctx, m.Actor)
 		}
-	case events.ActionDestroy:
+	case actionDestroy:
 		if _, ok := c.store.Get(id, time.Now()); !ok {
 			c.store.Put(fromEvent(m.Actor)) // never seen: keep what the event says
 		}
@@ -128,7 +122,7 @@ func (c *Cache) apply(ctx context.Context, m events.Message) {
 // refresh inspects a container. When that fails (it is gone already, or
 // Docker hiccups), what the cache had, renamed as the event says, or else
 // what the event says, is better than nothing.
-func (c *Cache) refresh(ctx context.Context, a events.Actor) {
+func (c *Cache) refresh(ctx context.Context, a eventActor) {
 	info, err := c.inspectBg(ctx, a.ID)
 	if err != nil {
 		var ok bool

@@ -158,11 +158,30 @@ func newEncoder(t reflect.Type) encodeFn {
 			return append(buf, ']')
 		}
 	case reflect.Map:
-		if t.Key() == reflect.TypeFor[string]() && t.Elem().Kind() == reflect.String {
+		if t.Key().Kind() == reflect.String && t.Key().PkgPath() == "" {
 			return func(buf []byte, p unsafe.Pointer) []byte { return encodeStringMap(buf, reflect.NewAt(t, p).Elem()) }
+		}
+	case reflect.Interface:
+		// A container's labels: strings, and the number cut. The value's
+		// own type decides, as encoding/json's does.
+		return func(buf []byte, p unsafe.Pointer) []byte {
+			return encodeValue(buf, reflect.NewAt(t, p).Elem().Elem())
 		}
 	}
 	return withJSON(t)
+}
+
+var stringType = reflect.TypeFor[string]()
+
+// encodeValue writes v (an interface's dynamic value, or a map's) with its
+// type's encoder; the zero Value (a nil interface) is null.
+func encodeValue(buf []byte, v reflect.Value) []byte {
+	if !v.IsValid() {
+		return append(buf, "null"...)
+	}
+	c := reflect.New(v.Type())
+	c.Elem().Set(v)
+	return encoderOf(v.Type())(buf, c.UnsafePointer())
 }
 
 // fieldsOf returns the struct type's written fields, in order.
@@ -306,6 +325,8 @@ func encodeTime(buf []byte, p unsafe.Pointer) []byte {
 	return append(buf, '"')
 }
 
+// encodeStringMap writes a map keyed by plain strings, its keys sorted as
+// encoding/json sorts them, each value by its own type's encoder.
 func encodeStringMap(buf []byte, v reflect.Value) []byte {
 	if v.IsNil() {
 		return append(buf, "null"...)
@@ -322,7 +343,12 @@ func encodeStringMap(buf []byte, v reflect.Value) []byte {
 		}
 		buf = appendString(buf, k)
 		buf = append(buf, ':')
-		buf = appendString(buf, v.MapIndex(reflect.ValueOf(k)).String())
+		e := v.MapIndex(reflect.ValueOf(k))
+		if e.Type() == stringType {
+			buf = appendString(buf, e.String())
+		} else {
+			buf = encodeValue(buf, e)
+		}
 	}
 	return append(buf, '}')
 }

@@ -88,7 +88,13 @@ func fill(v reflect.Value, n *int) {
 			fill(k, n)
 			e := reflect.New(v.Type().Elem()).Elem()
 			if e.Kind() == reflect.Interface {
-				e.Set(reflect.ValueOf(odd[i]))
+				// A string, a number (the labels cut) and nothing.
+				switch i {
+				case 0:
+					e.Set(reflect.ValueOf(odd[*n%len(odd)]))
+				case 1:
+					e.Set(reflect.ValueOf(*n * 3))
+				}
 			} else {
 				fill(e, n)
 			}

@@ -23,6 +23,9 @@
  *    (RECORD_CANDIDATES), or on their own when it chose nobody
  *    (RECORD_NO_KILL). Calls of oom_badness() on other threads (/proc's
  *    oom_score) are not candidates.
+ *  - the deciding thread's kernel stack (bpf_get_stack()), taken in the
+ *    oom_kill_process() entry hook, or in mark_victim's outside any hooked
+ *    decision, and sent just before that record (RECORD_STACK).
  *  - with alloc_refused, the exit tracepoints of fork, vfork, clone,
  *    clone3, mmap, mremap and brk: the memory requests the kernel refused
  *    (RECORD_ALLOC_REFUSED, at the end).
@@ -59,6 +62,10 @@ enum record_kind {
 	/* A memory request the kernel refused with ENOMEM (struct
 	 * alloc_record): fork-like calls, mmap, mremap, brk. */
 	RECORD_ALLOC_REFUSED = 7,
+	/* The deciding thread's kernel stack (struct stack_record), sent just
+	 * before its KILL_BEGIN, or before a MARK outside any hooked decision
+	 * (mark_victim mode: the marking thread is the deciding one). */
+	RECORD_STACK = 8,
 };
 
 /* Where a record's OOM fields (chosen_points ... constraint) come from. */
@@ -179,6 +186,25 @@ struct candidates_record {
 	u32 pad;
 	struct candidate c[MAX_CANDIDATES]; /* unordered: userspace ranks them */
 };
+
+#define MAX_STACK_DEPTH 32
+
+/* RECORD_STACK; the header is struct record's. */
+struct stack_record {
+	u64 boot_ns;
+	u64 seq;             /* the decision whose KILL_BEGIN follows; 0 before a MARK */
+	u32 kind;
+	u32 tid;             /* the deciding thread */
+	s32 len;             /* bytes of ips bpf_get_stack() filled, or its error */
+	u32 pad;
+	/* arm64's kprobe at a function's entry: the link register, the
+	 * caller's return address, which the frame-pointer walk from the
+	 * probe's registers skips (no frame record yet); 0 elsewhere. */
+	u64 entry_lr;
+	u64 ips[MAX_STACK_DEPTH]; /* return addresses, innermost first */
+};
+
+const struct stack_record *unused_stack_record __attribute__((unused));
 
 /* Force the record types into BTF so bpf2go can generate Go twins. */
 const struct candidates_record *unused_candidates __attribute__((unused));
@@ -555,7 +581,40 @@ static __always_inline int on_oom_end(struct oom_control *oc, bool chose)
 	return 0;
 }
 
-static __always_inline int on_kill_begin(struct oom_control *oc)
+/* Sends the current thread's kernel stack, for the record that follows.
+ * A stack that cannot be had costs that one value, never the kill. */
+static __always_inline void send_stack(void *ctx, u64 seq, u64 entry_lr)
+{
+	struct stack_record *s = bpf_ringbuf_reserve(&events, sizeof(*s), 0);
+	u32 zero = 0;
+
+	if (!s) {
+		u64 *n = bpf_map_lookup_elem(&lost, &zero);
+		if (n)
+			*n += 1;
+		return;
+	}
+	s->boot_ns = bpf_ktime_get_boot_ns();
+	s->seq = seq;
+	s->kind = RECORD_STACK;
+	s->tid = (u32)bpf_get_current_pid_tgid();
+	s->pad = 0;
+	s->entry_lr = entry_lr;
+	s->len = bpf_get_stack(ctx, s->ips, sizeof(s->ips), 0);
+	bpf_ringbuf_submit(s, 0);
+}
+
+/* A mark's stack, where no hooked decision runs on this thread (that
+ * decision's begin record has it). */
+static __always_inline void send_mark_stack(void *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+
+	if (!bpf_map_lookup_elem(&running, &tid))
+		send_stack(ctx, 0, 0);
+}
+
+static __always_inline int on_kill_begin(void *ctx, struct oom_control *oc, u64 entry_lr)
 {
 	struct oom_call *call = this_oom_call();
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -573,6 +632,7 @@ static __always_inline int on_kill_begin(struct oom_control *oc)
 		call->rec.seq = d.seq;
 		send_candidates(call, RECORD_CANDIDATES, oc);
 	}
+	send_stack(ctx, d.seq, entry_lr);
 	r = reserve(RECORD_KILL_BEGIN);
 	if (!r)
 		return 0;
@@ -780,7 +840,7 @@ static __always_inline void scope_from_stack(struct record *r, struct task_struc
 SEC("fentry/oom_kill_process")
 int BPF_PROG(fentry_oom_kill_process, struct oom_control *oc)
 {
-	return on_kill_begin(oc);
+	return on_kill_begin(ctx, oc, 0);
 }
 
 SEC("fexit/oom_kill_process")
@@ -792,7 +852,12 @@ int BPF_PROG(fexit_oom_kill_process)
 SEC("kprobe/oom_kill_process")
 int BPF_KPROBE(kprobe_oom_kill_process, struct oom_control *oc)
 {
-	return on_kill_begin(oc);
+#if defined(__TARGET_ARCH_arm64)
+	return on_kill_begin(ctx, oc, PT_REGS_RET(ctx));
+#else
+	/* x86's unwinder finds the caller's return address on the stack. */
+	return on_kill_begin(ctx, oc, 0);
+#endif
 }
 
 SEC("kretprobe/oom_kill_process")
@@ -889,9 +954,11 @@ static __always_inline struct task_struct *sigkilled(struct task_struct *task, u
 SEC("tp_btf/mark_victim")
 int BPF_PROG(tp_btf_mark_victim, struct task_struct *task)
 {
-	struct record *r = mark_record();
+	struct record *r;
 	u32 flags = 0;
 
+	send_mark_stack(ctx);
+	r = mark_record();
 	if (!r)
 		return 0;
 	sigkilled(task, 0, &flags);
@@ -938,8 +1005,10 @@ static __always_inline void fill_mark(struct record *r, u32 tid)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(tp_btf_mark_victim_pid, int pid)
 {
-	struct record *r = mark_record();
+	struct record *r;
 
+	send_mark_stack(ctx);
+	r = mark_record();
 	if (!r)
 		return 0;
 	fill_mark(r, pid);
@@ -955,8 +1024,10 @@ int tracepoint_mark_victim(struct trace_event_raw_mark_victim *ctx)
 {
 	struct trace_event_raw_mark_victim___2024 *rec = (void *)ctx;
 	u32 tid = BPF_CORE_READ(ctx, pid);
-	struct record *r = mark_record();
+	struct record *r;
 
+	send_mark_stack(ctx);
+	r = mark_record();
 	if (!r)
 		return 0;
 	fill_mark(r, tid);

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"github.com/oomtrace/oomtrace/kernel/psi"
 	"maps"
 	"slices"
 	"time"
@@ -78,7 +79,7 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 			Partial: v.Partial,
 			Unknown: v.Unknown.Names(),
 		},
-		Trigger:      event.Process{Pid: k.Trigger.Pid, Tid: k.Trigger.Tid, Comm: k.Trigger.Comm},
+		Trigger:      event.Trigger{Pid: k.Trigger.Pid, Tid: k.Trigger.Tid, Comm: k.Trigger.Comm, KernelStack: r.KernelStack},
 		OOM:          event.OOM{Memcg: memcgEvent(nil, r.Hit), TotalPagesExpected: r.TotalPagesExpected},
 		Score:        event.Score{Kernel: k.KernelScore, OOMScore: r.OOMScore},
 		Group:        []event.Process{},
@@ -111,6 +112,20 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 	}
 	if r.Node != nil {
 		ev.Node = nodeEvent(*r.Node)
+	}
+	if s := r.MemcgStat; s != nil {
+		ev.OOM.Memcg.Stat = &event.MemcgStat{Anon: s.Anon, File: s.File, Kernel: s.Kernel, Slab: s.Slab, Shmem: s.Shmem,
+			Sock: s.Sock, FileDirty: s.FileDirty, FileWriteback: s.FileWriteback}
+	}
+	if p := r.PSI; p != nil {
+		stall := func(s psi.Stall) event.PSIStall {
+			return event.PSIStall{Avg10: s.Avg10, Avg60: s.Avg60, Avg300: s.Avg300, TotalUs: s.TotalUs}
+		}
+		ev.OOM.Memcg.PSI = &event.PSI{Scope: r.PSIScope, Some: stall(p.Some), Full: stall(p.Full)}
+	}
+	if e := r.MemcgEvents; e != nil {
+		ev.OOM.Memcg.Events = &event.MemcgEvents{Low: e.Low, High: e.High, Max: e.Max, OOM: e.OOM, OOMKill: e.OOMKill,
+			OOMGroupKill: e.OOMGroupKill, Failcnt: e.Failcnt, MemswFailcnt: e.MemswFailcnt}
 	}
 	setCandidates(&ev, r)
 	return ev

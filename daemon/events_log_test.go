@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
+	"github.com/oomtrace/oomtrace/kernel/psi"
 	"os"
 	"regexp"
 	"strings"
@@ -76,7 +78,12 @@ func sampleResult() enrich.Result {
 				{Pid: 20, Tid: 21, Comm: "victim", Score: 8207, ModelScore: 8207, Victim: true, Pages: tracer.Pages{Anon: 8000, PgTables: 7}},
 				{Pid: 30, Tid: 30, Comm: "sidecar", Score: 1207, ModelScore: 1207, OOMScoreAdj: 100, Pages: tracer.Pages{Anon: 900}},
 			}},
-		Errors: map[string]string{},
+		MemcgStat:   &cgroupfs.MemStat{Anon: &usage, File: &limit},
+		MemcgEvents: &cgroupfs.MemEvents{Max: &score, OOMKill: &score},
+		PSI:         &psi.Pressure{Some: psi.Stall{Avg10: 1.5, TotalUs: 9}, Full: psi.Stall{TotalUs: 3}},
+		PSIScope:    "cgroup",
+		KernelStack: []string{"oom_kill_process", "out_of_memory"},
+		Errors:      map[string]string{},
 	}
 }
 
@@ -159,12 +166,16 @@ func TestKillEventHasEveryDocumentedField(t *testing.T) {
 			field == "node" || strings.HasPrefix(field, "node.") {
 			continue // empty, or on global OOMs only
 		}
+		if strings.HasPrefix(field, "oom.memcg.stat.") || strings.HasPrefix(field, "oom.memcg.events.") || strings.HasPrefix(field, "oom.memcg.psi.") {
+			continue // in an object that is null when unread
+		}
 		if _, ok := lookup(markOnly, field); !ok {
 			t.Errorf("mark_victim event lacks documented field %s", field)
 		}
 	}
 	for _, nullable := range []string{"oom.source", "oom.constraint", "oom.totalpages", "oom.memcg.id", "score.kernel",
-		"score.match", "victim.cgroup.path", "container.name", "k8s.pod_uid"} {
+		"score.match", "victim.cgroup.path", "container.name", "k8s.pod_uid", "oom.memcg.stat", "oom.memcg.events", "oom.memcg.psi",
+		"trigger.kernel_stack"} {
 		if v, _ := lookup(markOnly, nullable); v != nil {
 			t.Errorf("mark_victim event: %s = %v, want null", nullable, v)
 		}

@@ -510,7 +510,7 @@ func TestUnitCapabilitiesEachNeeded(t *testing.T) {
 	// (measured: docs/deploy.md).
 	enrichOnly := map[string]string{
 		"CAP_DAC_READ_SEARCH": "open_by_handle_at(2) for cgroup paths; without it, rate-limited walks lose the path of kills in new cgroups in bursts",
-		"CAP_SYSLOG":          "/dev/kmsg: the kills made while the tracer was down, backfilled from the kernel log; without it they are counted (oom_missed), not named",
+		"CAP_SYSLOG":          "/dev/kmsg: the kills made while the tracer was down, backfilled from the kernel log; without it they are counted (oom_missed), not named. And /proc/kallsyms' addresses, which name trigger.kernel_stack; without them it is null",
 	}
 	for _, drop := range caps {
 		t.Run(drop, func(t *testing.T) {

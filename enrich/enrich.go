@@ -3,6 +3,8 @@ package enrich
 import (
 	"context"
 	"fmt"
+	"github.com/oomtrace/oomtrace/kernel/kallsyms"
+	"github.com/oomtrace/oomtrace/kernel/psi"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,23 @@ type Result struct {
 	// the scope or the kernel's names are unknown, empty for a mask of 0.
 	GFPFlags []string
 
+	// MemcgStat is where the OOM scope's memory went, read just after the
+	// kill (the node's for a global OOM); MemcgEvents its counters (nil
+	// for a global OOM). Nil when unread (Errors["memcg_stat"],
+	// Errors["memcg_events"]) or the OOM memcg is unknown.
+	MemcgStat   *cgroupfs.MemStat
+	MemcgEvents *cgroupfs.MemEvents
+	// PSI is the memory pressure of the OOM scope (PSIScope "cgroup", a
+	// cgroup v2's), or of the node ("node": a global OOM, or cgroup v1,
+	// whose cgroups have none); nil when unread (Errors["psi"]: PSI off or
+	// absent in this kernel).
+	PSI      *psi.Pressure
+	PSIScope string
+
+	// KernelStack names the trigger's kernel stack at the OOM, innermost
+	// first; nil when unknown (Errors["kernel_stack"]).
+	KernelStack []string
+
 	Errors map[string]string // source -> what went wrong
 }
 
@@ -95,6 +114,8 @@ type Enricher struct {
 	// gfpErr says why there is none.
 	gfp    gfp.Table
 	gfpErr error
+
+	symbols kallsyms.Symbolizer
 
 	nodeMu  sync.Mutex
 	node    node.Context
@@ -160,6 +181,11 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 			r.GFPFlags = []string{} // known: a mask of 0, which names nothing
 		}
 	}
+	if stack, err := e.kernelStack(k.TriggerStack); err != nil {
+		fail("kernel_stack", err)
+	} else {
+		r.KernelStack = stack
+	}
 	e.cgroups(k, &r, fail)
 	// Podman serves the same API on its Docker-compatible socket, when
 	// --docker is pointed at it (DOCKER_HOST).
@@ -179,6 +205,7 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 			r.CRI = &info
 		}
 	}
+	e.memStat(&r, global, fail)
 	e.score(k, &r, nodeCtx, global, notMemcg)
 	path, total := e.candidateScope(k, &r, nodeCtx)
 	cands, err := e.candidates(k, total, path)

@@ -17,7 +17,7 @@ type Kill struct {
 	// kernel log: a kill while no tracer ran).
 	Source       string            `json:"source"`
 	Victim       Victim            `json:"victim"`
-	Trigger      Process           `json:"trigger"`
+	Trigger      Trigger           `json:"trigger"`
 	OOM          OOM               `json:"oom"`
 	Score        Score             `json:"score"`
 	Group        []Process         `json:"group"`
@@ -88,6 +88,18 @@ type Process struct {
 	Comm string `json:"comm"`
 }
 
+// Trigger is the thread whose allocation ran into the OOM, and where in
+// the kernel it was.
+type Trigger struct {
+	Pid  uint32 `json:"pid"`
+	Tid  uint32 `json:"tid"`
+	Comm string `json:"comm"`
+	// KernelStack is its kernel stack at the OOM, function names
+	// innermost first (the page fault, slab allocation, pipe or tmpfs
+	// write that charged the memory is near the end); null when unknown.
+	KernelStack []string `json:"kernel_stack"`
+}
+
 // Victim is the killed process as the kernel saw it.
 type Victim struct {
 	Pid         uint32   `json:"pid"`
@@ -151,6 +163,52 @@ type OOMMemcg struct {
 	Path       *string `json:"path"`
 	LimitBytes *int64  `json:"limit_bytes"`
 	Source     *string `json:"source"`
+	// Stat is where its memory went (the node's for a global OOM), Events
+	// its counters; read just after the kill.
+	Stat   *MemcgStat   `json:"stat"`
+	Events *MemcgEvents `json:"events"`
+	// PSI is its memory pressure just after the kill, or the node's.
+	PSI *PSI `json:"psi"`
+}
+
+// PSI is a memory pressure file: the share of time tasks stalled on memory.
+type PSI struct {
+	Scope string   `json:"scope"` // cgroup or node
+	Some  PSIStall `json:"some"`
+	Full  PSIStall `json:"full"`
+}
+
+// PSIStall is one line of it: percent of wall time, and the total in µs.
+type PSIStall struct {
+	Avg10   float64 `json:"avg10"`
+	Avg60   float64 `json:"avg60"`
+	Avg300  float64 `json:"avg300"`
+	TotalUs uint64  `json:"total_us"`
+}
+
+// MemcgStat is a memory.stat in bytes, one set of names for v1 and v2.
+type MemcgStat struct {
+	Anon          *int64 `json:"anon"`
+	File          *int64 `json:"file"`
+	Kernel        *int64 `json:"kernel"`
+	Slab          *int64 `json:"slab"`
+	Shmem         *int64 `json:"shmem"`
+	Sock          *int64 `json:"sock"`
+	FileDirty     *int64 `json:"file_dirty"`
+	FileWriteback *int64 `json:"file_writeback"`
+}
+
+// MemcgEvents are a memory cgroup's event counters: v2's memory.events,
+// v1's failcnt and oom_kill.
+type MemcgEvents struct {
+	Low          *int64 `json:"low"`
+	High         *int64 `json:"high"`
+	Max          *int64 `json:"max"`
+	OOM          *int64 `json:"oom"`
+	OOMKill      *int64 `json:"oom_kill"`
+	OOMGroupKill *int64 `json:"oom_group_kill"`
+	Failcnt      *int64 `json:"failcnt"`
+	MemswFailcnt *int64 `json:"memsw_failcnt"`
 }
 
 // Score is the kernel's score of the victim beside the model's.

@@ -12,7 +12,7 @@ func kill() event.Kill {
 	return event.Kill{
 		Time:    time.Date(2026, 12, 1, 12, 0, 0, 123e6, time.UTC),
 		Victim:  event.Victim{Pid: 42, Comm: "web", Pages: event.Pages{Anon: 256, PgTables: 4}},
-		Trigger: event.Process{Pid: 7, Comm: "alloc"},
+		Trigger: event.Trigger{Pid: 7, Comm: "alloc"},
 		Kills:   1,
 	}
 }
@@ -50,8 +50,8 @@ func TestSentenceVariants(t *testing.T) {
 			k.K8s.PodUID = event.Ptr("uid-1")
 		}, "container abababababab (containerd) of pod uid-1"},
 		{"group and swap", func(k *event.Kill) { k.Kills, k.Victim.Pages.Swap = 3, 512 }, "rss 1.0 MiB + swap 2.0 MiB (3 processes killed)"},
-		{"victim is the trigger", func(k *event.Kill) { k.Trigger = event.Process{Pid: 42, Comm: "web"} }, "trigger web[42] (itself)"},
-		{"unknown everything", func(k *event.Kill) { k.Trigger = event.Process{} }, "cgroup unknown; scope unknown; score unknown; trigger unknown"},
+		{"victim is the trigger", func(k *event.Kill) { k.Trigger = event.Trigger{Pid: 42, Comm: "web"} }, "trigger web[42] (itself)"},
+		{"unknown everything", func(k *event.Kill) { k.Trigger = event.Trigger{} }, "cgroup unknown; scope unknown; score unknown; trigger unknown"},
 		{"runner-up by the kernel", func(k *event.Kill) {
 			k.Candidates = []event.Candidate{{Pid: 42, Comm: "web", Victim: true, Score: event.Ptr(int64(900))}, {Pid: 43, Comm: "db", Score: event.Ptr(int64(700))}}
 			k.CandidatesTotal, k.CandidatesSource, k.Score.Margin = event.Ptr(5), event.Ptr("kernel"), event.Ptr(int64(200))

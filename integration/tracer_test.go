@@ -6,13 +6,17 @@ package integration
 import (
 	"context"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/internal/critest"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
 	"github.com/oomtrace/oomtrace/kernel/badness"
+	"github.com/oomtrace/oomtrace/kernel/kallsyms"
 	"github.com/oomtrace/oomtrace/tracer"
 )
 
@@ -311,6 +315,44 @@ func checkVictim(t *testing.T, k tracer.Kill, p *oomtest.Proc, comm string, cg *
 	}
 	if k.Time.IsZero() || time.Since(k.Time) > time.Minute || time.Until(k.Time) > time.Second {
 		t.Errorf("event time %v is not about now", k.Time)
+	}
+	names, err := enrich.NameStack(&symbols, k.TriggerStack)
+	if err != nil {
+		t.Errorf("trigger's kernel stack: %v", err)
+		return
+	}
+	checkKernelStack(t, names, cg != nil)
+}
+
+var symbols kallsyms.Symbolizer
+
+// checkKernelStack checks a kill's trigger stack holds the OOM path, from
+// the OOM killer down (the hooks' own frames left out): out_of_memory(),
+// reached through mem_cgroup_out_of_memory() for a memcg's OOM.
+func checkKernelStack(t *testing.T, names []string, memcg bool) {
+	t.Helper()
+	want := []string{"out_of_memory"}
+	// The kprobe fallback's exit hook of out_of_memory() (a kretprobe)
+	// puts its trampoline in place of the caller's return address, and
+	// before 5.13 the unwinder stops there (seen on 5.10): the stack then
+	// ends at out_of_memory(), with the trampoline last.
+	if n := len(names); n > 0 && strings.HasSuffix(names[n-1], "kretprobe_trampoline") {
+		t.Logf("stack ends at the kretprobe trampoline: %q", names)
+		memcg = false
+	}
+	if memcg {
+		want = append(want, "mem_cgroup_out_of_memory")
+	}
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			t.Errorf("trigger's kernel stack %q lacks %s", names, w)
+		}
+	}
+	if len(names) > 0 && (strings.HasPrefix(names[0], "bpf_") || strings.HasPrefix(names[0], "0x")) {
+		t.Errorf("trigger's kernel stack %q starts in the tracer's own frames", names)
+	}
+	if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "bpf_trampoline_") }) || len(names) > 1 && names[0] == names[1] {
+		t.Errorf("trigger's kernel stack %q holds a hook's trampoline or a repeated top frame", names)
 	}
 }
 

@@ -47,6 +47,8 @@ type Joiner struct {
 	OnAllocRefused func(AllocRefused)
 	// cands is the last candidates record, for the begin record with its Seq.
 	cands *Record
+	// stacks are stack records waiting for their begin or mark record.
+	stacks []pendingStack
 }
 
 type decision struct {
@@ -57,6 +59,7 @@ type decision struct {
 	group   []Process
 	starts  []uint64 // start time of each group member, for the seen set
 	cands   *Candidates
+	stack   *KernelStack
 }
 
 // NewJoiner returns a Joiner for the given attach mode that passes each kill to emit.
@@ -71,7 +74,7 @@ func (j *Joiner) Feed(r Record) {
 		// oom_lock serialises decisions: one still open lost its end record.
 		j.flush(func(*decision) bool { return true })
 		j.Stats.Decisions++
-		d := &decision{begin: r}
+		d := &decision{begin: r, stack: j.takeStack(r.Trigger.Tid, r.Seq)}
 		if c := j.cands; c != nil && c.Seq == r.Seq {
 			d.cands = &c.Candidates
 		}
@@ -79,6 +82,8 @@ func (j *Joiner) Feed(r Record) {
 		j.open = append(j.open, d)
 	case KindCandidates:
 		j.cands = &r
+	case KindStack:
+		j.keepStack(r)
 	case KindNoKill:
 		j.Stats.NoKills++
 		if j.OnNoKill != nil {
@@ -128,6 +133,10 @@ func (j *Joiner) rekill(r Record) {
 }
 
 func (j *Joiner) mark(r Record) {
+	var stack *KernelStack
+	if r.Seq == 0 {
+		stack = j.takeStack(r.Trigger.Tid, 0)
+	}
 	if r.Seq != 0 {
 		for _, d := range j.open {
 			if d.begin.Seq == r.Seq {
@@ -159,6 +168,9 @@ func (j *Joiner) mark(r Record) {
 		Attach:  AttachMarkVictimOnly,
 		Victim:  r.Task,
 		Trigger: r.Trigger,
+		// The marking thread is the deciding one: __oom_kill_process()
+		// marks the victim from inside its out_of_memory().
+		TriggerStack: stack,
 	}
 	if r.ScopeFrom == ScopeFromStack {
 		scope, score := r.Scope, r.KernelScore
@@ -206,6 +218,7 @@ func (j *Joiner) finish(d *decision) {
 		Attach:       j.attach,
 		Victim:       b.Task,
 		Trigger:      b.Trigger,
+		TriggerStack: d.stack,
 		Scope:        &scope,
 		KernelScore:  &score,
 		ScopeFrom:    ScopeFromHook,

@@ -32,6 +32,9 @@ type Kill struct {
 
 	Victim  Task
 	Trigger Process // the task whose allocation ran into the OOM
+	// TriggerStack is its kernel stack at the OOM; nil when not taken
+	// (a mark inside a decision whose begin record was lost).
+	TriggerStack *KernelStack
 
 	// Scope is nil when the decision could not be read: oom_kill_process()
 	// not hooked, and its struct oom_control not found on the stack.

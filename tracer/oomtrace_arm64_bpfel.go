@@ -142,6 +142,7 @@ const (
 	oomtraceRecordKindRECORD_CANDIDATES    oomtraceRecordKind = 5
 	oomtraceRecordKindRECORD_NO_KILL       oomtraceRecordKind = 6
 	oomtraceRecordKindRECORD_ALLOC_REFUSED oomtraceRecordKind = 7
+	oomtraceRecordKindRECORD_STACK         oomtraceRecordKind = 8
 )
 
 type oomtraceScopeSource uint32
@@ -151,6 +152,18 @@ const (
 	oomtraceScopeSourceSCOPE_HOOK  oomtraceScopeSource = 1
 	oomtraceScopeSourceSCOPE_STACK oomtraceScopeSource = 2
 )
+
+type oomtraceStackRecord struct {
+	_       structs.HostLayout
+	BootNs  uint64
+	Seq     uint64
+	Kind    uint32
+	Tid     uint32
+	Len     int32
+	Pad     uint32
+	EntryLr uint64
+	Ips     [32]uint64
+}
 
 type oomtraceStackScan struct {
 	_      structs.HostLayout
@@ -239,6 +252,7 @@ const (
 	oomtraceVarUnusedKind               = "unused_kind"
 	oomtraceVarUnusedRecord             = "unused_record"
 	oomtraceVarUnusedScope              = "unused_scope"
+	oomtraceVarUnusedStackRecord        = "unused_stack_record"
 )
 
 // loadOomtrace returns the embedded CollectionSpec for oomtrace.
@@ -333,6 +347,7 @@ type oomtraceVariableSpecs struct {
 	UnusedKind         *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedRecord       *ebpf.VariableSpec `ebpf:"unused_record"`
 	UnusedScope        *ebpf.VariableSpec `ebpf:"unused_scope"`
+	UnusedStackRecord  *ebpf.VariableSpec `ebpf:"unused_stack_record"`
 }
 
 // oomtraceObjects contains all objects after they have been loaded into the kernel.
@@ -389,6 +404,7 @@ type oomtraceVariables struct {
 	UnusedKind         *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedRecord       *ebpf.Variable `ebpf:"unused_record"`
 	UnusedScope        *ebpf.Variable `ebpf:"unused_scope"`
+	UnusedStackRecord  *ebpf.Variable `ebpf:"unused_stack_record"`
 }
 
 // oomtracePrograms contains all programs after they have been loaded into the kernel.

@@ -53,6 +53,9 @@ type Record struct {
 
 	// KindAllocRefused only.
 	Alloc *AllocRefused
+
+	// KindStack only (its thread in Trigger.Tid).
+	Stack *KernelStack
 }
 
 var pageSize = uint64(os.Getpagesize())
@@ -101,6 +104,8 @@ func DecodeRecord(raw []byte) (Record, error) {
 		return decodeCandidates(raw)
 	case KindAllocRefused:
 		return decodeAlloc(raw)
+	case KindStack:
+		return decodeStack(raw)
 	default:
 		return Record{}, fmt.Errorf("decoding record: unknown kind %d", kind)
 	}

@@ -154,6 +154,8 @@ if [ "$accel" = tcg ]; then
   accel_opt="tcg,thread=${VMTEST_TCG_THREAD:-single}"
 fi
 
+# psi=1: Debian's kernels build pressure stall information in but off
+# (CONFIG_PSI_DEFAULT_DISABLED); the tests read oom.memcg.psi with it on.
 # Ctrl-C stops qemu (same process group) and qemu exits 0; say so rather than "panic".
 trap 'echo "vmtest: interrupted" >&2; exit 130' INT
 start=$SECONDS
@@ -166,7 +168,7 @@ set +e
 timeout --foreground -k 10 "$tmo" "${qemu[@]}" \
   -accel "$accel_opt" -smp 2 -m "$mem" \
   -kernel "$kernel" -initrd "$tmp/initrd.gz" \
-  -append "console=$console rdinit=/init panic=-1 quiet loglevel=${VMTEST_LOGLEVEL:-3}" \
+  -append "console=$console rdinit=/init panic=-1 psi=1 quiet loglevel=${VMTEST_LOGLEVEL:-3}" \
   -nographic -no-reboot -nic none </dev/null \
   | sed -u -e 's/\r$//' -e 's/\x1bc/\n/g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' \
   | tee "$tmp/console.log"

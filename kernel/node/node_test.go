@@ -63,3 +63,29 @@ func TestReadProc(t *testing.T) {
 		t.Errorf("sysinfo: RAM %d swap %d bytes; meminfo: RAM %d swap %d", c.MemTotalBytes, c.SwapTotalBytes, m.MemTotalBytes, m.SwapTotalBytes)
 	}
 }
+
+// A global OOM's stat is the node's, under memory.stat's names.
+func TestReadMemStat(t *testing.T) {
+	dir := t.TempDir()
+	meminfo := "MemTotal:       24683784 kB\nBuffers:            1000 kB\nCached:            20000 kB\nAnonPages:         30000 kB\n" +
+		"Shmem:               400 kB\nSlab:                500 kB\nKernelStack:          60 kB\nPageTables:           70 kB\n" +
+		"Percpu:                8 kB\nDirty:                 9 kB\nWriteback:             0 kB\nHugePages_Total:       0\n"
+	if err := os.WriteFile(filepath.Join(dir, "meminfo"), []byte(meminfo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadMemStat(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb := func(p *int64) int64 {
+		if p == nil {
+			return -1
+		}
+		return *p >> 10
+	}
+	if kb(s.Anon) != 30000 || kb(s.File) != 21000 || kb(s.Kernel) != 500+60+70+8 || kb(s.Slab) != 500 || kb(s.Shmem) != 400 ||
+		kb(s.FileDirty) != 9 || kb(s.FileWriteback) != 0 || s.Sock != nil {
+		t.Errorf("node stat kB: anon %d file %d kernel %d slab %d shmem %d dirty %d wb %d sock %v", kb(s.Anon), kb(s.File),
+			kb(s.Kernel), kb(s.Slab), kb(s.Shmem), kb(s.FileDirty), kb(s.FileWriteback), s.Sock)
+	}
+}

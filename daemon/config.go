@@ -26,6 +26,10 @@ type Config struct {
 	// RiskThreshold is a percentage of the effective limit; 0 turns oom_risk off.
 	RiskThreshold float64
 	RiskInterval  time.Duration
+	// HistoryLevel is a percentage of the limit above which a cgroup's
+	// usage is sampled each second for oom.memcg.history; 0 turns it off,
+	// and so does RiskThreshold 0 (the oom_risk watcher finds the cgroups).
+	HistoryLevel float64
 	// Tracer.Candidates also says how many candidates each event lists.
 	Tracer tracer.Config
 	// StateDir keeps the ledger of the kernel's OOM counters across

@@ -8,7 +8,9 @@ import (
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/cri"
 	"github.com/oomtrace/oomtrace/enrich/docker"
+	"github.com/oomtrace/oomtrace/enrich/history"
 	"github.com/oomtrace/oomtrace/event"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/rs/zerolog"
 )
 
@@ -52,6 +54,9 @@ func newEnricher(cfg Config, log zerolog.Logger) (*enrich.Enricher, *docker.Cach
 		})
 	}
 	e := enrich.New(h, cache)
+	if h != nil && cfg.HistoryLevel > 0 && cfg.RiskThreshold > 0 {
+		e.UseHistory(&history.Recorder{Hierarchy: cgroupfs.Hierarchy(*h)})
+	}
 	e.UseCRI(criCache)
 	switch n := cfg.Tracer.Candidates; {
 	case n < 0:

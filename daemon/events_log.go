@@ -123,6 +123,18 @@ func killEvent(k tracer.Kill, r enrich.Result) event.Kill {
 		}
 		ev.OOM.Memcg.PSI = &event.PSI{Scope: r.PSIScope, Some: stall(p.Some), Full: stall(p.Full)}
 	}
+	if r.History != nil {
+		ev.OOM.Memcg.History = make([]event.UsageSample, len(r.History))
+		for i, s := range r.History {
+			ev.OOM.Memcg.History[i] = event.UsageSample{Time: s.At, UsageBytes: s.UsageBytes}
+		}
+	}
+	if r.Top != nil {
+		ev.OOM.Memcg.Top = make([]event.TopProcess, len(r.Top))
+		for i, t := range r.Top {
+			ev.OOM.Memcg.Top[i] = event.TopProcess{Pid: t.Pid, Comm: t.Comm, RSSBytes: t.RSSBytes}
+		}
+	}
 	if e := r.MemcgEvents; e != nil {
 		ev.OOM.Memcg.Events = &event.MemcgEvents{Low: e.Low, High: e.High, Max: e.Max, OOM: e.OOM, OOMKill: e.OOMKill,
 			OOMGroupKill: e.OOMGroupKill, Failcnt: e.Failcnt, MemswFailcnt: e.MemswFailcnt}

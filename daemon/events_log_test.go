@@ -17,6 +17,7 @@ import (
 	"github.com/oomtrace/oomtrace/enrich"
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/docker"
+	"github.com/oomtrace/oomtrace/enrich/history"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/node"
 	"github.com/oomtrace/oomtrace/tracer"
@@ -83,6 +84,8 @@ func sampleResult() enrich.Result {
 		PSI:         &psi.Pressure{Some: psi.Stall{Avg10: 1.5, TotalUs: 9}, Full: psi.Stall{TotalUs: 3}},
 		PSIScope:    "cgroup",
 		KernelStack: []string{"oom_kill_process", "out_of_memory"},
+		Top:         []enrich.TopProcess{{Pid: 20, Comm: "victim", RSSBytes: 8000 * 4096}, {Pid: 30, Comm: "sidecar", RSSBytes: 900 * 4096}},
+		History:     []history.Sample{{At: time.Unix(1700000000, 0), UsageBytes: usage}},
 		Errors:      map[string]string{},
 	}
 }
@@ -166,8 +169,9 @@ func TestKillEventHasEveryDocumentedField(t *testing.T) {
 			field == "node" || strings.HasPrefix(field, "node.") {
 			continue // empty, or on global OOMs only
 		}
-		if strings.HasPrefix(field, "oom.memcg.stat.") || strings.HasPrefix(field, "oom.memcg.events.") || strings.HasPrefix(field, "oom.memcg.psi.") {
-			continue // in an object that is null when unread
+		if strings.HasPrefix(field, "oom.memcg.stat.") || strings.HasPrefix(field, "oom.memcg.events.") || strings.HasPrefix(field, "oom.memcg.psi.") ||
+			strings.HasPrefix(field, "oom.memcg.top[]") || strings.HasPrefix(field, "oom.memcg.history[]") {
+			continue // in an object or array that is null when unread
 		}
 		if _, ok := lookup(markOnly, field); !ok {
 			t.Errorf("mark_victim event lacks documented field %s", field)
@@ -175,6 +179,7 @@ func TestKillEventHasEveryDocumentedField(t *testing.T) {
 	}
 	for _, nullable := range []string{"oom.source", "oom.constraint", "oom.totalpages", "oom.memcg.id", "score.kernel",
 		"score.match", "victim.cgroup.path", "container.name", "k8s.pod_uid", "oom.memcg.stat", "oom.memcg.events", "oom.memcg.psi",
+		"oom.memcg.top", "oom.memcg.history",
 		"trigger.kernel_stack"} {
 		if v, _ := lookup(markOnly, nullable); v != nil {
 			t.Errorf("mark_victim event: %s = %v, want null", nullable, v)

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/oomtrace/oomtrace/enrich/history"
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/rank"
 	"github.com/rs/zerolog"
@@ -13,7 +15,10 @@ import (
 // crosses the threshold of its effective limit, once per crossing. It scans
 // when the kernel notifies (cgroup v1) or every --risk-interval, and is off
 // (no goroutine, no timer) when the threshold is 0. It returns a stop func.
-func startRiskWatcher(cfg Config, log zerolog.Logger) func() {
+//
+// With hist, it also hands over after each scan the cgroups above
+// cfg.HistoryLevel, which hist samples while there are any.
+func startRiskWatcher(cfg Config, log zerolog.Logger, hist *history.Recorder) func() {
 	if cfg.RiskThreshold <= 0 {
 		return func() {}
 	}
@@ -37,9 +42,13 @@ func startRiskWatcher(cfg Config, log zerolog.Logger) func() {
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx) }()
-	return func() { cancel(); <-done }
+	var wg sync.WaitGroup
+	if hist != nil {
+		w.Sampling, w.OnHot = cfg.HistoryLevel/100, hist.SetHot
+		wg.Go(func() { hist.Run(ctx) })
+	}
+	wg.Go(func() { _ = w.Run(ctx) })
+	return func() { cancel(); wg.Wait() }
 }
 
 // logRisk writes one oom_risk event; docs/events.md documents it.

@@ -182,12 +182,10 @@ func alive(pid int) bool {
 // below, as /proc has them now, without the process except (0: none).
 func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candidate, error) {
 	if e.hierarchy == nil {
-		return nil, fmt.Errorf("no memory cgroups to read the OOM's processes from")
+		return nil, errNoHierarchy
 	}
 	now := time.Now()
-	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot, Files: e.procFiles,
-		Skip: func(pid int) bool { return e.victims.has(uint32(pid), now) }}
-	procs, err := e.procs.get(path, now, src.Processes)
+	procs, err := e.scopeProcesses(path, now)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +214,15 @@ func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candi
 		out[i] = o.Candidate
 	}
 	return out, nil
+}
+
+// scopeProcesses are the processes of the OOM scope at path ("/" for the
+// machine) as /proc has them, read at most once per procsTTL for the
+// candidate list and the top together; recent victims are not read.
+func (e *Enricher) scopeProcesses(path string, now time.Time) ([]rank.Process, error) {
+	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot, Files: e.procFiles,
+		Skip: func(pid int) bool { return e.victims.has(uint32(pid), now) }}
+	return e.procs.get(path, now, src.Processes)
 }
 
 func (c *Candidates) margin() {

@@ -3,6 +3,7 @@ package enrich
 import (
 	"context"
 	"fmt"
+	"github.com/oomtrace/oomtrace/enrich/history"
 	"github.com/oomtrace/oomtrace/kernel/kallsyms"
 	"github.com/oomtrace/oomtrace/kernel/psi"
 	"os"
@@ -65,6 +66,15 @@ type Result struct {
 	PSI      *psi.Pressure
 	PSIScope string
 
+	// History is the OOM memcg's usage over the last minute, oldest first:
+	// empty when it was not above the sampling level, nil when nothing
+	// samples (see UseHistory) or the OOM was global.
+	History []history.Sample
+
+	// Top are the OOM scope's largest processes at the kill, the largest
+	// first (nil when unread: Errors["top"]).
+	Top []TopProcess
+
 	// KernelStack names the trigger's kernel stack at the OOM, innermost
 	// first; nil when unknown (Errors["kernel_stack"]).
 	KernelStack []string
@@ -116,6 +126,10 @@ type Enricher struct {
 	gfpErr error
 
 	symbols kallsyms.Symbolizer
+	// statFiles keeps the OOM memcgs' stat, event and pressure files open
+	// between kills.
+	statFiles cgroupfs.OpenFiles
+	hist      *history.Recorder
 
 	nodeMu  sync.Mutex
 	node    node.Context
@@ -206,6 +220,12 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		}
 	}
 	e.memStat(&r, global, fail)
+	if e.hist != nil && !global && r.Hit != nil {
+		r.History = e.hist.Samples(r.Hit.Path)
+		if r.History == nil {
+			r.History = []history.Sample{}
+		}
+	}
 	e.score(k, &r, nodeCtx, global, notMemcg)
 	path, total := e.candidateScope(k, &r, nodeCtx)
 	cands, err := e.candidates(k, total, path)
@@ -213,6 +233,9 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 		fail("candidates", err)
 	}
 	r.Candidates = cands
+	if r.Top, err = e.top(k, path); err != nil {
+		fail("top", err)
+	}
 	return r
 }
 
@@ -356,3 +379,10 @@ func (e *Enricher) Hierarchy() (root string, v2, ok bool) {
 	}
 	return e.hierarchy.Root, e.hierarchy.V2, true
 }
+
+// UseHistory has each kill carry its OOM memcg's recent usage from r,
+// which the daemon's oom_risk watcher keeps told of the cgroups to sample.
+func (e *Enricher) UseHistory(r *history.Recorder) { e.hist = r }
+
+// History is what UseHistory set, nil for none.
+func (e *Enricher) History() *history.Recorder { return e.hist }

@@ -34,12 +34,12 @@ func (e *Enricher) memStat(r *Result, global bool, fail func(string, error)) {
 	}
 	h := *e.hierarchy
 	dir := h.Dir(r.Hit.Path)
-	if s, err := h.ReadMemStat(dir, *bp); err != nil {
+	if s, err := h.ReadMemStat(&e.statFiles, dir, *bp); err != nil {
 		fail("memcg_stat", err)
 	} else {
 		r.MemcgStat = &s
 	}
-	if ev, err := h.ReadMemEvents(dir, *bp); err != nil {
+	if ev, err := h.ReadMemEvents(&e.statFiles, dir, *bp); err != nil {
 		fail("memcg_events", err)
 	} else {
 		r.MemcgEvents = &ev
@@ -54,7 +54,7 @@ func (e *Enricher) pressure(r *Result, global bool, buf []byte, fail func(string
 	if !global && r.Hit != nil && e.hierarchy != nil && e.hierarchy.V2 {
 		path, scope = filepath.Join(e.hierarchy.Dir(r.Hit.Path), "memory.pressure"), "cgroup"
 	}
-	p, err := psi.Read(path, buf)
+	p, err := psi.ReadWith(e.statFiles.Read, path, buf)
 	if err != nil {
 		fail("psi", err)
 		return

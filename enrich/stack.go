@@ -52,10 +52,18 @@ func trimTracing(names []string) []string {
 	}
 	out := make([]string, 0, len(names))
 	for i := 0; i < len(names); i++ {
+		repeat := i+1 < len(names) && len(out) > 0 && names[i+1] == out[len(out)-1]
 		if strings.HasPrefix(names[i], "bpf_trampoline_") {
-			if i+1 < len(names) && len(out) > 0 && names[i+1] == out[len(out)-1] {
+			if repeat {
 				i++
 			}
+			continue
+		}
+		// The index of /proc/kallsyms leaves a trampoline unnamed (it is
+		// outside the kernel's and the modules' text): an unnamed frame
+		// between two of one function is that trampoline. Another stays.
+		if strings.HasPrefix(names[i], "0x") && repeat {
+			i++
 			continue
 		}
 		out = append(out, names[i])
@@ -71,3 +79,7 @@ func tracing(name string) bool {
 	}
 	return false
 }
+
+// UseSymbolIndex names kernel stacks from x from now on (see
+// kallsyms.Symbolizer.UseIndex).
+func (e *Enricher) UseSymbolIndex(x *kallsyms.Index) { e.symbols.UseIndex(x) }

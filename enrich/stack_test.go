@@ -25,4 +25,14 @@ func TestTrimTracing(t *testing.T) {
 	if want := []string{"oom_kill_process", "out_of_memory", "mem_cgroup_out_of_memory"}; !slices.Equal(got, want) {
 		t.Errorf("through an fexit trampoline: %q, want %q", got, want)
 	}
+	got = trimTracing([]string{"oom_kill_process", "out_of_memory", "0xffffffffc0012345", "out_of_memory", "mem_cgroup_out_of_memory"})
+	if want := []string{"oom_kill_process", "out_of_memory", "mem_cgroup_out_of_memory"}; !slices.Equal(got, want) {
+		t.Errorf("through an fexit trampoline the index does not name: %q, want %q", got, want)
+	}
+	// An unnamed frame that is no trampoline (a module loaded since the
+	// index was built) stays.
+	got = trimTracing([]string{"oom_kill_process", "0xffffffffa0012345", "mem_cgroup_out_of_memory"})
+	if want := []string{"oom_kill_process", "0xffffffffa0012345", "mem_cgroup_out_of_memory"}; !slices.Equal(got, want) {
+		t.Errorf("an unnamed frame inside: %q, want %q", got, want)
+	}
 }

@@ -126,7 +126,7 @@ type Diagnostic struct {
 // Diagnostics are the messages a Diagnostic may carry.
 var Diagnostics = []string{
 	"record_error", "output_reopen_error", "docker_error", "no_memory_cgroups",
-	"cgroup_scan_error", "oom_risk_disabled", "oom_risk_scan_error", "stats_error", "cri_error", "k8s_events_error",
+	"cgroup_scan_error", "kallsyms_unavailable", "oom_risk_disabled", "oom_risk_scan_error", "stats_error", "cri_error", "k8s_events_error",
 	"state_dir_error", "kmsg_unavailable",
 }
 

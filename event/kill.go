@@ -169,6 +169,25 @@ type OOMMemcg struct {
 	Events *MemcgEvents `json:"events"`
 	// PSI is its memory pressure just after the kill, or the node's.
 	PSI *PSI `json:"psi"`
+	// Top are its largest processes at the kill, the largest first (the
+	// machine's for a global OOM).
+	Top []TopProcess `json:"top"`
+	// History is its usage over the last minute, sampled each second
+	// while it was above the sampling level, oldest first.
+	History []UsageSample `json:"history"`
+}
+
+// UsageSample is a cgroup's usage at one time.
+type UsageSample struct {
+	Time       time.Time `json:"time"`
+	UsageBytes int64     `json:"usage_bytes"`
+}
+
+// TopProcess is one of the OOM scope's largest processes.
+type TopProcess struct {
+	Pid      uint32 `json:"pid"`
+	Comm     string `json:"comm"`
+	RSSBytes uint64 `json:"rss_bytes"`
 }
 
 // PSI is a memory pressure file: the share of time tasks stalled on memory.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,7 @@ func TestDaemonCandidateFields(t *testing.T) {
 		}
 		checkKernelStack(t, k.Trigger.KernelStack, true)
 		checkMemcgStat(t, k, cg, h.V2)
+		checkTop(t, k, holder.Pid())
 		if s := (explain.Style{}).Sentence(k); !strings.Contains(s, "runner-up cand-cache[") {
 			t.Errorf("console line without the runner-up: %s", s)
 		}
@@ -371,5 +373,29 @@ func checkMemcgStat(t *testing.T, k event.Kill, cg *oomtest.Cgroup, v2 bool) {
 	if v2 && (e.Max == nil || *e.Max < 1) || !v2 && (e.Failcnt == nil || e.Max != nil) {
 		t.Errorf("oom.memcg.events max %v failcnt %v memsw_failcnt %v: want v2's max counting the charges that hit the limit, v1's failcnt",
 			fmtPtr64(e.Max), fmtPtr64(e.Failcnt), fmtPtr64(e.MemswFailcnt))
+	}
+}
+
+// checkTop checks the OOM memcg's largest processes: the victim first
+// (512 MB asked of a 96 MiB cgroup: the largest, from its counters at the
+// kill) and the holder, its 16 MB in, in order, at most five.
+func checkTop(t *testing.T, k event.Kill, holder int) {
+	t.Helper()
+	top := k.OOM.Memcg.Top
+	if len(top) < 2 || len(top) > 5 {
+		t.Fatalf("oom.memcg.top %+v (errors %v): want the victim and the holder, at most five", top, k.EnrichErrors)
+	}
+	v := k.Victim.Pages
+	if top[0].Pid != k.Victim.Pid || top[0].Comm != k.Victim.Comm || top[0].RSSBytes != (v.Anon+v.File+v.Shmem)*uint64(os.Getpagesize()) {
+		t.Errorf("oom.memcg.top[0] %+v: want the victim %d with its pages at the kill %+v", top[0], k.Victim.Pid, v)
+	}
+	i := slices.IndexFunc(top, func(p event.TopProcess) bool { return p.Pid == uint32(holder) })
+	if i < 0 || top[i].Comm != "cand-cache" || top[i].RSSBytes < 15*mib || top[i].RSSBytes > 64*mib {
+		t.Errorf("oom.memcg.top %+v: want the holder %d with its 16 MiB", top, holder)
+	}
+	for j := 1; j < len(top); j++ {
+		if top[j].RSSBytes > top[j-1].RSSBytes {
+			t.Errorf("oom.memcg.top not largest first: %+v", top)
+		}
 	}
 }

@@ -47,6 +47,13 @@ type Watcher struct {
 	// OnPolling, when set, hears once why the watcher polls every
 	// Interval instead of waiting for the kernel's notifications.
 	OnPolling func(reason error)
+	// Sampling, a share of the limit (0: none), and OnHot: after each
+	// scan, OnHot hears the cgroups whose usage is at or above Sampling of
+	// their limit (of those holding their effective limit). Where the
+	// kernel notifies, it is asked to at that level too, so that a cgroup
+	// climbing through it is heard of at once.
+	Sampling float64
+	OnHot    func(paths []string)
 
 	r     *reader
 	scans atomic.Uint64
@@ -97,6 +104,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		for _, r := range s.risks {
 			w.OnRisk(r)
+		}
+		if w.OnHot != nil && s.nodes != nil {
+			w.OnHot(s.hot)
 		}
 		pace := cpuShare * time.Since(start)
 		next := time.Duration(-1) // no timer: wait for a notification
@@ -170,7 +180,11 @@ func (w *Watcher) polling(reason error) {
 // working set could cross the threshold: the re-arm level, below which
 // nothing can be reported nor needs re-arming.
 func (w *Watcher) level(limit int64) int64 {
-	return max(1, int64(math.Floor(w.Detector.rearm()*float64(limit))))
+	share := w.Detector.rearm()
+	if w.Sampling > 0 {
+		share = min(share, w.Sampling)
+	}
+	return max(1, int64(math.Floor(share*float64(limit))))
 }
 
 // Check runs one scan. Its cost is bounded for thousands of cgroups: one
@@ -189,6 +203,7 @@ type scan struct {
 	risks []Risk
 	nodes []node // nil when the walk failed
 	near  bool   // some cgroup's usage is at or above its re-arm level
+	hot   []string
 }
 
 func (w *Watcher) check() (scan, error) {
@@ -207,6 +222,9 @@ func (w *Watcher) check() (scan, error) {
 			continue
 		}
 		l := Level{ID: n.id, Path: n.path, Ratio: float64(n.usage) / float64(max(n.limit, 1)), node: i, usage: n.usage, ws: n.usage}
+		if w.Sampling > 0 && l.Ratio >= w.Sampling {
+			out.hot = append(out.hot, n.path)
+		}
 		if l.Ratio >= d.rearm() {
 			out.near = true
 			if ws, err := s.workingSet(w.r, n); err == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/daemon"
+	"github.com/oomtrace/oomtrace/enrich/history"
 	"github.com/oomtrace/oomtrace/tracer"
 	"github.com/rs/zerolog"
 )
@@ -34,6 +35,7 @@ func parseFlags(args []string) (daemon.Config, error) {
 	fs.StringVar(&cfg.Output, "output", "", "write events to this file (appending; reopened on SIGHUP) instead of stdout")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9655", "serve Prometheus /metrics and /healthz here; empty disables")
 	fs.Float64Var(&cfg.RiskThreshold, "risk-threshold", 90, "emit oom_risk when a cgroup's working set crosses this percentage of its effective memory limit; 0 disables")
+	fs.Float64Var(&cfg.HistoryLevel, "history-level", 100*history.DefaultLevel, "sample each second the usage of cgroups above this percentage of their limit, for the last minute of it in each oom_kill (oom.memcg.history); 0 disables, and so does --risk-threshold 0, whose watcher finds them")
 	fs.DurationVar(&cfg.RiskInterval, "risk-interval", 5*time.Second, "how often oom_risk scans the memory cgroups where the kernel cannot notify it (cgroup v2, a read-only tree), and on cgroup v1 while a cgroup sits near its limit")
 	fs.IntVar(&cfg.QueueSize, "queue-size", daemon.DefaultQueueSize, "kills that may wait for a stalled output before they are dropped (and counted)")
 	fs.StringVar(&cfg.CRI, "cri-endpoint", "auto", "the container runtime's CRI socket for Kubernetes pod, namespace and container names (unix:///run/containerd/containerd.sock, unix:///var/run/crio/crio.sock): auto (the first of those that exists at startup), off, or an address")
@@ -62,6 +64,9 @@ func parseFlags(args []string) (daemon.Config, error) {
 	}
 	if cfg.Format != "json" && cfg.Format != "console" {
 		return cfg, fmt.Errorf("--format %q: want json or console", cfg.Format)
+	}
+	if cfg.HistoryLevel < 0 || cfg.HistoryLevel > 100 {
+		return cfg, fmt.Errorf("--history-level %v: want 0..100", cfg.HistoryLevel)
 	}
 	if cfg.RiskThreshold < 0 || cfg.RiskThreshold > 100 || cfg.RiskInterval < 100*time.Millisecond {
 		return cfg, fmt.Errorf("--risk-threshold %v / --risk-interval %v: want 0..100 and at least 100ms", cfg.RiskThreshold, cfg.RiskInterval)

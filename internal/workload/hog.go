@@ -38,6 +38,9 @@ type Hog struct {
 	Threads int
 	Comm    string // up to 15 bytes, any bytes but NUL
 	Adj     int    // oom_score_adj
+	// MBPerSecond paces the allocation (0: as fast as it goes): a cgroup
+	// that climbs to its limit over seconds, as a leak does.
+	MBPerSecond int
 	// Hold keeps the hog alive after it allocated MB (a candidate that is
 	// not meant to hit the limit itself); Start returns once it is ready.
 	Hold bool
@@ -72,6 +75,9 @@ func (h Hog) Args() []string {
 	}
 	if h.Hold {
 		args = append(args, "-hold")
+	}
+	if h.MBPerSecond > 0 {
+		args = append(args, "-mb-per-second", strconv.Itoa(h.MBPerSecond))
 	}
 	if h.CoreDump {
 		args = append(args, "-core-dump")
@@ -183,6 +189,7 @@ func init() {
 type config struct {
 	procs, comm        string
 	mb, threads, adj   int
+	mbPerSecond        int
 	hold, core, zombie bool
 	// The refusing mode (see Refuse).
 	refuseCalls, forkMB, forks      int
@@ -200,6 +207,7 @@ func Main(args []string) int {
 	fs.StringVar(&c.procs, "procs", "", "cgroup.procs file to join first (default: stay put)")
 	fs.IntVar(&c.mb, "mb", 0, "MiB to allocate and touch")
 	fs.IntVar(&c.threads, "threads", 1, "threads allocating at once")
+	fs.IntVar(&c.mbPerSecond, "mb-per-second", 0, "allocate at this pace, all threads together (0: as fast as it goes)")
 	fs.StringVar(&c.comm, "comm", "", "comm to give every thread")
 	fs.IntVar(&c.adj, "adj", 0, "oom_score_adj (always written: never the parent's)")
 	fs.BoolVar(&c.hold, "hold", false, "after allocating, wait for stdin to close instead of exiting")
@@ -277,7 +285,15 @@ func (c config) allocate() error {
 			locked.Done()
 			<-start
 			chunk := c.mb / threads << 20
+			// Each thread's 4 MiB at its share of the pace.
+			var pause time.Duration
+			if c.mbPerSecond > 0 {
+				pause = time.Duration(4*threads) * time.Second / time.Duration(c.mbPerSecond)
+			}
 			for done := 0; done < chunk; done += 4 << 20 {
+				if pause > 0 && done > 0 {
+					time.Sleep(pause)
+				}
 				b := make([]byte, 4<<20)
 				for j := 0; j < len(b); j += 4096 {
 					b[j] = 1

@@ -52,3 +52,41 @@ func TestFilesOnHost(t *testing.T) {
 		}
 	}
 }
+
+// A memory cgroup's stat read through a descriptor kept open follows the
+// kernel's counters, and once the cgroup is removed and made again under
+// the same path, the new one is read, not an error.
+func TestOpenFilesOnHost(t *testing.T) {
+	oomtest.RequireRoot(t)
+	h := oomtest.MustHierarchy(t)
+	cg := oomtest.NewCgroup(t, h, nil, "openfiles", 64<<20)
+	var o cgroupfs.OpenFiles
+	defer o.Close()
+	hh := cgroupfs.Hierarchy(h)
+	buf := make([]byte, 16<<10)
+	if _, err := hh.ReadMemStat(&o, cg.Path, buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hh.ReadMemEvents(&o, cg.Path, buf); err != nil {
+		t.Fatal(err)
+	}
+	if o.Len() == 0 {
+		t.Fatal("no file kept open")
+	}
+	if err := os.Remove(cg.Path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hh.ReadMemStat(&o, cg.Path, buf); err == nil {
+		t.Error("a removed cgroup's stat read without error")
+	}
+	if err := os.Mkdir(cg.Path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := hh.ReadMemStat(&o, cg.Path, buf)
+	if err != nil {
+		t.Fatalf("the cgroup made again: %v", err)
+	}
+	if s.Anon == nil || *s.Anon != 0 {
+		t.Errorf("the new cgroup's anon %v, want 0", s.Anon)
+	}
+}

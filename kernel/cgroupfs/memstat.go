@@ -1,6 +1,7 @@
 package cgroupfs
 
 import (
+	"bytes"
 	"errors"
 	"os"
 
@@ -40,14 +41,10 @@ func (s *MemStat) fields() [8]**int64 {
 // ReadMemStat reads the memory cgroup at dir (a directory of h): its
 // memory.stat, and on v1 the kernel memory (memory.kmem.usage_in_bytes)
 // and socket (memory.kmem.tcp.usage_in_bytes) charges, which v1's stat
-// file leaves out. buf is scratch, 8 KiB or more.
-func (h Hierarchy) ReadMemStat(dir string, buf []byte) (MemStat, error) {
-	dfd, err := kfile.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		return MemStat{}, err
-	}
-	defer kfile.Close(dfd)
-	data, err := kfile.ReadAt(dfd, "memory.stat", buf)
+// file leaves out. buf is scratch, 8 KiB or more; files keeps the files
+// open for the next read (nil: none).
+func (h Hierarchy) ReadMemStat(files *OpenFiles, dir string, buf []byte) (MemStat, error) {
+	data, err := files.Read(dir+"/memory.stat", buf)
 	if err != nil {
 		return MemStat{}, err
 	}
@@ -69,7 +66,7 @@ func (h Hierarchy) ReadMemStat(dir string, buf []byte) (MemStat, error) {
 			file string
 			into **int64
 		}{{"memory.kmem.usage_in_bytes", &s.Kernel}, {"memory.kmem.tcp.usage_in_bytes", &s.Sock}} {
-			v, err := ReadValueAt(dfd, kv.file)
+			v, err := readValue(files, dir+"/"+kv.file)
 			if err == nil {
 				*kv.into = v
 			} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, os.ErrNotExist) {
@@ -86,16 +83,13 @@ func (e *MemEvents) fields() [6]**int64 {
 	return [6]**int64{&e.Low, &e.High, &e.Max, &e.OOM, &e.OOMKill, &e.OOMGroupKill}
 }
 
-// ReadMemEvents reads the event counters of the memory cgroup at dir.
-func (h Hierarchy) ReadMemEvents(dir string, buf []byte) (MemEvents, error) {
-	dfd, err := kfile.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		return MemEvents{}, err
-	}
-	defer kfile.Close(dfd)
+// ReadMemEvents reads the event counters of the memory cgroup at dir, as
+// ReadMemStat does.
+func (h Hierarchy) ReadMemEvents(files *OpenFiles, dir string, buf []byte) (MemEvents, error) {
 	var e MemEvents
+	var err error
 	if h.V2 {
-		data, err := kfile.ReadAt(dfd, "memory.events", buf)
+		data, err := files.Read(dir+"/memory.events", buf)
 		if err != nil {
 			return e, err
 		}
@@ -106,13 +100,13 @@ func (h Hierarchy) ReadMemEvents(dir string, buf []byte) (MemEvents, error) {
 		}
 		return e, nil
 	}
-	if e.Failcnt, err = ReadValueAt(dfd, "memory.failcnt"); err != nil {
+	if e.Failcnt, err = readValue(files, dir+"/memory.failcnt"); err != nil {
 		return e, err
 	}
-	if e.MemswFailcnt, err = ReadValueAt(dfd, "memory.memsw.failcnt"); err != nil && !errors.Is(err, unix.ENOENT) {
+	if e.MemswFailcnt, err = readValue(files, dir+"/memory.memsw.failcnt"); err != nil && !errors.Is(err, unix.ENOENT) {
 		return e, err
 	}
-	data, err := kfile.ReadAt(dfd, "memory.oom_control", buf)
+	data, err := files.Read(dir+"/memory.oom_control", buf)
 	if err != nil {
 		return e, err
 	}
@@ -120,4 +114,15 @@ func (h Hierarchy) ReadMemEvents(dir string, buf []byte) (MemEvents, error) {
 		e.OOMKill = &v
 	}
 	return e, nil
+}
+
+// readValue reads a one-value file (a byte count, a counter) as
+// ReadValueAt does.
+func readValue(files *OpenFiles, path string) (*int64, error) {
+	var buf [32]byte // the longest value, v1's unlimited, is 20 digits
+	data, err := files.Read(path, buf[:])
+	if err != nil {
+		return nil, err
+	}
+	return ParseValue(string(bytes.TrimSpace(data)))
 }

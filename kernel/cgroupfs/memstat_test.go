@@ -32,7 +32,7 @@ func TestReadMemStatV2(t *testing.T) {
 		"memory.events": "low 0\nhigh 3\nmax 9\noom 2\noom_kill 2\n",
 	})
 	h := Hierarchy{Root: "/", V2: true}
-	s, err := h.ReadMemStat(dir, make([]byte, 8192))
+	s, err := h.ReadMemStat(nil, dir, make([]byte, 8192))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestReadMemStatV2(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, c.got, c.want)
 		}
 	}
-	e, err := h.ReadMemEvents(dir, make([]byte, 8192))
+	e, err := h.ReadMemEvents(nil, dir, make([]byte, 8192))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestReadMemStatV1(t *testing.T) {
 		"memory.oom_control":         "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n",
 	})
 	h := Hierarchy{Root: "/"}
-	s, err := h.ReadMemStat(dir, make([]byte, 8192))
+	s, err := h.ReadMemStat(nil, dir, make([]byte, 8192))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +77,14 @@ func TestReadMemStatV1(t *testing.T) {
 		t.Errorf("v1 stat anon %v file %v shmem %v dirty %v wb %v kernel %v slab %v sock %v", val(s.Anon), val(s.File),
 			val(s.Shmem), val(s.FileDirty), val(s.FileWriteback), val(s.Kernel), val(s.Slab), val(s.Sock))
 	}
-	e, err := h.ReadMemEvents(dir, make([]byte, 8192))
+	e, err := h.ReadMemEvents(nil, dir, make([]byte, 8192))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if val(e.Failcnt) != int64(17) || val(e.MemswFailcnt) != int64(3) || val(e.OOMKill) != int64(4) || e.Max != nil {
 		t.Errorf("v1 events failcnt %v oom_kill %v max %v", val(e.Failcnt), val(e.OOMKill), val(e.Max))
 	}
-	if _, err := h.ReadMemStat(filepath.Join(dir, "gone"), make([]byte, 8192)); err == nil {
+	if _, err := h.ReadMemStat(nil, filepath.Join(dir, "gone"), make([]byte, 8192)); err == nil {
 		t.Error("a removed cgroup read without error")
 	}
 }

@@ -35,7 +35,13 @@ var ErrMissing = errors.New("this kernel has no PSI (CONFIG_PSI)")
 
 // Read reads the pressure file at path. buf is scratch (256 bytes do).
 func Read(path string, buf []byte) (Pressure, error) {
-	data, err := kfile.ReadFile(path, buf)
+	return ReadWith(func(path string, buf []byte) ([]byte, error) { return kfile.ReadFile(path, buf) }, path, buf)
+}
+
+// ReadWith is Read through read, which reads the whole file at path into
+// buf (e.g. cgroupfs.OpenFiles.Read, which keeps it open).
+func ReadWith(read func(path string, buf []byte) ([]byte, error), path string, buf []byte) (Pressure, error) {
+	data, err := read(path, buf)
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP):
 		return Pressure{}, ErrOff

@@ -81,7 +81,13 @@ func TestBinaryNamesDockerContainers(t *testing.T) {
 	if code != dockertest.ExitOOMKilled {
 		t.Fatalf("named container exited %d, want 137", code)
 	}
+	// Docker learns of the OOM from its own event, which may come after
+	// the exit it reported: wait for it, a bounded time.
 	state, err := env.Inspect(t.Context(), named)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && !state.OOMKilled && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		state, err = env.Inspect(t.Context(), named)
+	}
 	if err != nil || !state.OOMKilled {
 		t.Fatalf("docker inspect: %+v, %v: want OOMKilled", state, err)
 	}

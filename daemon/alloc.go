@@ -53,6 +53,9 @@ type allocScope struct {
 	pending  uint64  // refusals since the last line
 	latest   refusal // the newest record: its rule stands for the refusals counted after it
 	seen     uint64  // the BPF side's count accounted for
+	// readAt is the boot time just before the BPF count was last read: a
+	// record sent before it was counted by that read.
+	readAt uint64
 	// idle: its last window ended with nothing pending. Its record of
 	// seen is kept while the process lives (the BPF count goes on).
 	idle bool
@@ -68,12 +71,13 @@ type allocScope struct {
 type allocRefusals struct {
 	keys    map[allocKey]*allocScope
 	count   func(allocKey) (uint64, bool)
+	bootNow func() uint64 // tracer.BootNow, the clock of the records' BootNs
 	alive   func(allocKey) bool
 	counted func(r refusal, n uint64)
 }
 
 func newAllocRefusals(count func(allocKey) (uint64, bool), counted func(refusal, uint64)) *allocRefusals {
-	return &allocRefusals{keys: map[allocKey]*allocScope{}, count: count, counted: counted, alive: processAlive}
+	return &allocRefusals{keys: map[allocKey]*allocScope{}, count: count, counted: counted, alive: processAlive, bootNow: tracer.BootNow}
 }
 
 // processAlive: the process has not exited (a pid reused since is another
@@ -100,6 +104,13 @@ func (a *allocRefusals) add(r refusal, now time.Time) (allocLine, bool) {
 		s = &allocScope{}
 		a.keys[k] = s
 	}
+	if c := max(r.Count, 1); c <= s.seen && r.BootNs <= s.readAt {
+		// Sent before the BPF count was last read, which counted it: the
+		// writer was slower than the window (seen under emulation: such
+		// records had been taken for a restarted count, 869 refusals too
+		// many in 10,000).
+		return allocLine{}, false
+	}
 	n := s.take(max(r.Count, 1))
 	s.latest = r
 	if n == 0 {
@@ -120,7 +131,9 @@ func (a *allocRefusals) refresh(k allocKey, s *allocScope) {
 	if a.count == nil {
 		return
 	}
+	readAt := a.bootNow()
 	if c, ok := a.count(k); ok {
+		s.readAt = readAt
 		if n := s.take(c); n > 0 {
 			a.counted(s.latest, n)
 			s.pending += n

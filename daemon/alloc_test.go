@@ -26,11 +26,15 @@ func TestAllocRefusalsAggregate(t *testing.T) {
 		func(r refusal, n uint64) { counted += n })
 	a.alive = func(k allocKey) bool { return alive[k.pid] }
 	t0 := time.Unix(1000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// The records' boot clock moves with the wall clock the test passes.
+	var bootMs int
+	boot := func(ms int) uint64 { return uint64(1e12 + ms*1e6) }
+	a.bootNow = func() uint64 { return boot(bootMs) }
+	at := func(ms int) time.Time { bootMs = ms; return t0.Add(time.Duration(ms) * time.Millisecond) }
 	rec := func(pid uint32, sc tracer.Syscall, count uint64) refusal {
 		k := allocKey{pid, 1, sc}
 		bpf[k] = count
-		return refusal{AllocRefused: tracer.AllocRefused{Syscall: sc, Task: tracer.Task{Process: tracer.Process{Pid: pid}, StartTime: 1}, Count: count}}
+		return refusal{AllocRefused: tracer.AllocRefused{Syscall: sc, Task: tracer.Task{Process: tracer.Process{Pid: pid}, StartTime: 1}, Count: count, BootNs: boot(bootMs)}}
 	}
 	mmap7 := allocKey{7, 1, tracer.SyscallMmap}
 
@@ -53,9 +57,14 @@ func TestAllocRefusalsAggregate(t *testing.T) {
 	if len(due) != 1 || due[0].Syscall != tracer.SyscallMmap || due[0].Repeats != 99*50+30 {
 		t.Fatalf("at the end of the second: %+v, want mmap's %d", due, 99*50+30)
 	}
-	// A stale record (its count accounted already) adds nothing.
-	if _, ok := a.add(refusal{AllocRefused: tracer.AllocRefused{Syscall: tracer.SyscallMmap, Task: tracer.Task{Process: tracer.Process{Pid: 7}, StartTime: 1}, Count: 4981}}, at(1100)); ok {
+	// Stale records (their counts accounted already) add nothing: one with
+	// the count the map gave, and one sent before the map was read that the
+	// writer takes only now, its count below (not a restarted count).
+	if _, ok := a.add(refusal{AllocRefused: tracer.AllocRefused{Syscall: tracer.SyscallMmap, Task: tracer.Task{Process: tracer.Process{Pid: 7}, StartTime: 1}, Count: 4981, BootNs: boot(1000)}}, at(1100)); ok {
 		t.Error("a stale record made a line")
+	}
+	if _, ok := a.add(refusal{AllocRefused: tracer.AllocRefused{Syscall: tracer.SyscallMmap, Task: tracer.Task{Process: tracer.Process{Pid: 7}, StartTime: 1}, Count: 4000, BootNs: boot(900)}}, at(1150)); ok {
+		t.Error("a record sent before the map's read made a line")
 	}
 	// Quiet windows: idle, no line, no wake-up; forgotten once the process is gone.
 	if due := a.due(at(2000)); len(due) != 0 {

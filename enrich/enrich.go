@@ -3,9 +3,6 @@ package enrich
 import (
 	"context"
 	"fmt"
-	"github.com/oomtrace/oomtrace/enrich/history"
-	"github.com/oomtrace/oomtrace/kernel/kallsyms"
-	"github.com/oomtrace/oomtrace/kernel/psi"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,10 +11,13 @@ import (
 	"github.com/oomtrace/oomtrace/enrich/cgroups"
 	"github.com/oomtrace/oomtrace/enrich/cri"
 	"github.com/oomtrace/oomtrace/enrich/docker"
+	"github.com/oomtrace/oomtrace/enrich/history"
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/oomtrace/oomtrace/kernel/gfp"
+	"github.com/oomtrace/oomtrace/kernel/kallsyms"
 	"github.com/oomtrace/oomtrace/kernel/node"
+	"github.com/oomtrace/oomtrace/kernel/psi"
 	"github.com/oomtrace/oomtrace/rank"
 	"github.com/oomtrace/oomtrace/tracer"
 )

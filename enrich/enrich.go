@@ -221,7 +221,7 @@ func (e *Enricher) Enrich(ctx context.Context, k tracer.Kill) Result {
 	}
 	e.memStat(&r, global, fail)
 	if e.hist != nil && !global && r.Hit != nil {
-		r.History = e.hist.Samples(r.Hit.Path)
+		r.History = e.hist.Samples(r.Hit.Path, k.Time)
 		if r.History == nil {
 			r.History = []history.Sample{}
 		}

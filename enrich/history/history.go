@@ -99,9 +99,10 @@ func (r *Recorder) SetHot(paths []string) {
 	}
 }
 
-// Samples returns path's samples of the last window, oldest first; nil
-// when it was not sampled.
-func (r *Recorder) Samples(path string) []Sample {
+// Samples returns path's samples of the window up to until (a kill's
+// time: the sampler goes on while the kill waits to be written), oldest
+// first; nil when it was not sampled.
+func (r *Recorder) Samples(path string, until time.Time) []Sample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.init()
@@ -109,12 +110,17 @@ func (r *Recorder) Samples(path string) []Sample {
 	if s == nil {
 		return nil
 	}
-	from := r.now().Add(-r.window())
-	i := 0
-	for i < len(s.samples) && s.samples[i].At.Before(from) {
-		i++
+	from := until.Add(-r.window())
+	var out []Sample
+	for _, x := range s.samples {
+		if !x.At.Before(from) && !x.At.After(until) {
+			out = append(out, x)
+		}
 	}
-	return append([]Sample(nil), s.samples[i:]...)
+	if out == nil {
+		out = []Sample{}
+	}
+	return out
 }
 
 // Run samples until ctx ends: every Every while some cgroup is hot, and

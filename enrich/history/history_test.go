@@ -65,11 +65,16 @@ func TestRecorderSamplesHotCgroupsOnly(t *testing.T) {
 		}
 		c.add(time.Second)
 	}
-	got := r.Samples("/hot")
+	got := r.Samples("/hot", c.now())
 	if len(got) != 3 || got[0].UsageBytes != 100 || got[2].UsageBytes != 102 || !got[1].At.After(got[0].At) {
 		t.Errorf("hot samples %+v: want 100, 101, 102 a second apart", got)
 	}
-	if s := r.Samples("/idle"); s != nil {
+	// A kill's line holds the samples up to the kill, not those the
+	// sampler took while the line waited to be written.
+	if upTo := r.Samples("/hot", got[1].At); len(upTo) != 2 || upTo[1] != got[1] {
+		t.Errorf("samples up to the second: %+v", upTo)
+	}
+	if s := r.Samples("/idle", c.now()); s != nil {
 		t.Errorf("an idle cgroup was sampled: %+v", s)
 	}
 
@@ -83,11 +88,11 @@ func TestRecorderSamplesHotCgroupsOnly(t *testing.T) {
 	}
 	c.add(5 * time.Second)
 	r.sample()
-	if n := len(r.Samples("/hot")); n != 3 {
+	if n := len(r.Samples("/hot", c.now())); n != 3 {
 		t.Errorf("%d samples 8 s after the first, with a 10 s window: want 3", n)
 	}
 	c.add(3500 * time.Millisecond)
-	if n := len(r.Samples("/hot")); n != 1 {
+	if n := len(r.Samples("/hot", c.now())); n != 1 {
 		t.Errorf("%d samples 11.5 s after the first: want the last one", n)
 	}
 	c.add(5 * time.Second)
@@ -107,9 +112,9 @@ func TestRecorderRun(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	r.SetHot([]string{"/a"})
 	deadline := time.Now().Add(10 * time.Second)
-	for len(r.Samples("/a")) < 3 {
+	for len(r.Samples("/a", time.Now())) < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("samples %+v after 10 s at 10 ms", r.Samples("/a"))
+			t.Fatalf("samples %+v after 10 s at 10 ms", r.Samples("/a", time.Now()))
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -25,8 +25,8 @@ func TestDaemonMemcgHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(holder.Stop)
-	// Sampled from 20% of the limit (13 MiB): at 8 MB/s the climb spends
-	// some 6 s above it. Where the kernel cannot notify the watcher
+	// Sampled from 20% of the limit (13 MiB): at 6 MB/s the climb spends
+	// some 9 s above it. Where the kernel cannot notify the watcher
 	// (cgroup v2) it polls each 200 ms, or 50 times as long as a scan takes
 	// (seen at 2-3 s under emulation), and hands the cgroup over then.
 	out, _, stop := startDaemonWith(t, func(c *daemon.Config) {
@@ -34,7 +34,7 @@ func TestDaemonMemcgHistory(t *testing.T) {
 	})
 	c := snapshot(t, climbing, idle)
 	climbStart := time.Now()
-	runHogs(t, oomtest.Hog{Cgroup: climbing, MB: 512, Comm: "climber", MBPerSecond: 8})
+	runHogs(t, oomtest.Hog{Cgroup: climbing, MB: 512, Comm: "climber", MBPerSecond: 6})
 	fillStart := time.Now()
 	runHogs(t, oomtest.Hog{Cgroup: idle, MB: 512, Comm: "filler"})
 	want := map[uint64]uint64{climbing.ID: c.delta(t, 0), idle.ID: c.delta(t, 1)}

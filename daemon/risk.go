@@ -18,7 +18,12 @@ import (
 //
 // With hist, it also hands over after each scan the cgroups above
 // cfg.HistoryLevel, which hist samples while there are any.
-func startRiskWatcher(cfg Config, log zerolog.Logger, hist *history.Recorder) func() {
+//
+// It starts scanning once after is closed: the kallsyms index's build
+// (some 150 ms of CPU and its garbage) slowed the first scans, and their
+// pace (50 times a scan's length) put the settling scan seconds later,
+// where it woke an otherwise idle daemon.
+func startRiskWatcher(cfg Config, log zerolog.Logger, hist *history.Recorder, after <-chan struct{}) func() {
 	if cfg.RiskThreshold <= 0 {
 		return func() {}
 	}
@@ -47,7 +52,14 @@ func startRiskWatcher(cfg Config, log zerolog.Logger, hist *history.Recorder) fu
 		w.Sampling, w.OnHot = cfg.HistoryLevel/100, hist.SetHot
 		wg.Go(func() { hist.Run(ctx) })
 	}
-	wg.Go(func() { _ = w.Run(ctx) })
+	wg.Go(func() {
+		select {
+		case <-after:
+		case <-ctx.Done():
+			return
+		}
+		_ = w.Run(ctx)
+	})
 	return func() { cancel(); wg.Wait() }
 }
 

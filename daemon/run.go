@@ -164,10 +164,10 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if server != nil {
 		server.SetReady(true)
 	}
-	stopRisk := startRiskWatcher(cfg, log, enricher.History())
-	defer stopRisk()
-	stopSymbols := startSymbolIndex(enricher, cfg.StateDir, log)
+	stopSymbols, symbolsBuilt := startSymbolIndex(enricher, cfg.StateDir, log)
 	defer stopSymbols()
+	stopRisk := startRiskWatcher(cfg, log, enricher.History(), symbolsBuilt)
+	defer stopRisk()
 	t.OnNoKill(func(n tracer.NoKill) { p.push(item{noKill: &n}) })
 	t.OnAllocRefused(func(a tracer.AllocRefused) { p.push(item{alloc: &a}) })
 	err = t.Run(ctx, func(k tracer.Kill) {

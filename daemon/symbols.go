@@ -15,14 +15,16 @@ import (
 // /proc/kallsyms, some 100 ms of CPU that no kill should wait for. It goes
 // into the state directory, else the temporary one, as an unlinked file.
 // Kills before it is done name their stacks by a pass over the file each.
-// stop waits for the build and closes the index.
-func startSymbolIndex(e *enrich.Enricher, stateDir string, log zerolog.Logger) (stop func()) {
+// built is closed once the build is over; stop waits for it and closes the
+// index.
+func startSymbolIndex(e *enrich.Enricher, stateDir string, log zerolog.Logger) (stop func(), built <-chan struct{}) {
 	dir := ""
 	if fi, err := os.Stat(stateDir); stateDir != "" && err == nil && fi.IsDir() {
 		dir = stateDir
 	}
-	done := make(chan *kallsyms.Index, 1)
+	done, over := make(chan *kallsyms.Index, 1), make(chan struct{})
 	go func() {
+		defer close(over)
 		x, err := kallsyms.BuildIndex("", "", dir)
 		if err != nil {
 			event.Write(log, zerolog.WarnLevel, event.NewDiagnostic("kallsyms_unavailable", err))
@@ -37,5 +39,5 @@ func startSymbolIndex(e *enrich.Enricher, stateDir string, log zerolog.Logger) (
 		if x := <-done; x != nil {
 			x.Close()
 		}
-	}
+	}, over
 }

@@ -181,9 +181,6 @@ func alive(pid int) bool {
 // weigh is the model's ranking of the processes of the cgroup at path and
 // below, as /proc has them now, without the process except (0: none).
 func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candidate, error) {
-	if e.hierarchy == nil {
-		return nil, errNoHierarchy
-	}
 	now := time.Now()
 	procs, err := e.scopeProcesses(path, now)
 	if err != nil {
@@ -220,6 +217,9 @@ func (e *Enricher) weigh(path string, totalPages uint64, except uint32) ([]Candi
 // machine) as /proc has them, read at most once per procsTTL for the
 // candidate list and the top together; recent victims are not read.
 func (e *Enricher) scopeProcesses(path string, now time.Time) ([]rank.Process, error) {
+	if e.hierarchy == nil {
+		return nil, errNoHierarchy
+	}
 	src := rank.Source{Hierarchy: cgroupfs.Hierarchy(*e.hierarchy), ProcRoot: e.procRoot, Files: e.procFiles,
 		Skip: func(pid int) bool { return e.victims.has(uint32(pid), now) }}
 	return e.procs.get(path, now, src.Processes)

@@ -27,9 +27,6 @@ var errNoHierarchy = errors.New("no memory cgroups to read the OOM's processes f
 // shared with it). Other victims of the last 30 s, the decision's group
 // among them, are left out: their memory is being freed.
 func (e *Enricher) top(k tracer.Kill, path string) ([]TopProcess, error) {
-	if e.hierarchy == nil {
-		return nil, errNoHierarchy
-	}
 	now := time.Now()
 	procs, err := e.scopeProcesses(path, now)
 	if err != nil {

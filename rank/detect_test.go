@@ -128,3 +128,25 @@ func TestRankWatcherRun(t *testing.T) {
 		t.Errorf("risks %+v over 20 scans or more, want exactly one, naming pid 10", got)
 	}
 }
+
+// With Sampling, each scan hands over the cgroups at or above it, holding
+// their effective limit, the fullest first; by usage (page cache too),
+// not the working set oom_risk weighs.
+func TestWatcherHandsOverHotCgroups(t *testing.T) {
+	f := newFixture(t, false, 16*1024, 0)
+	f.cgroup("/warm", 64*mib, 54*mib, 0)
+	f.cgroup("/full", 64*mib, 63*mib, 40*mib)   // mostly page cache: sampled all the same
+	f.cgroup("/full/child", 128*mib, 10*mib, 0) // its parent's limit holds it: not its own
+	f.cgroup("/cool", 64*mib, 20*mib, 0)
+	w := Watcher{Source: f.src, Detector: Detector{Threshold: 0.9}, Sampling: 0.8}
+	s, err := w.check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.hot, []string{"/full", "/warm"}) {
+		t.Errorf("hot %q, want /full then /warm", s.hot)
+	}
+	if got, want := w.level(64*mib), int64(64*mib*8/10); got != want {
+		t.Errorf("notification level %d, want Sampling's %d (below the re-arm level)", got, want)
+	}
+}

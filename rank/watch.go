@@ -1,10 +1,12 @@
 package rank
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -201,9 +203,9 @@ func (w *Watcher) Check() ([]Risk, error) {
 // scan is what one check found.
 type scan struct {
 	risks []Risk
-	nodes []node // nil when the walk failed
-	near  bool   // some cgroup's usage is at or above its re-arm level
-	hot   []string
+	nodes []node   // nil when the walk failed
+	near  bool     // some cgroup's usage is at or above its re-arm level
+	hot   []string // at or above Sampling, the fullest first
 }
 
 func (w *Watcher) check() (scan, error) {
@@ -217,6 +219,7 @@ func (w *Watcher) check() (scan, error) {
 	}
 	out := scan{nodes: nodes}
 	var levels []Level
+	ratio := map[string]float64{}
 	for i, n := range nodes {
 		if n.effAt != i || n.usage < 0 {
 			continue
@@ -224,6 +227,7 @@ func (w *Watcher) check() (scan, error) {
 		l := Level{ID: n.id, Path: n.path, Ratio: float64(n.usage) / float64(max(n.limit, 1)), node: i, usage: n.usage, ws: n.usage}
 		if w.Sampling > 0 && l.Ratio >= w.Sampling {
 			out.hot = append(out.hot, n.path)
+			ratio[n.path] = l.Ratio
 		}
 		if l.Ratio >= d.rearm() {
 			out.near = true
@@ -233,6 +237,7 @@ func (w *Watcher) check() (scan, error) {
 		}
 		levels = append(levels, l)
 	}
+	slices.SortStableFunc(out.hot, func(a, b string) int { return cmp.Compare(ratio[b], ratio[a]) })
 	for _, l := range d.Update(levels) {
 		r, err := w.risk(nodes, l)
 		if errors.Is(err, errRemoved) {

@@ -26,6 +26,10 @@ const (
 	// DefaultLevel is the share of its limit above which a cgroup is
 	// sampled.
 	DefaultLevel = 0.8
+	// MaxHot bounds the cgroups sampled at once, the fullest first: usage
+	// counts page cache, and a node can hold hundreds of cgroups full of
+	// it; each costs a read a second.
+	MaxHot = 64
 )
 
 // Sample is a cgroup's usage at one time.
@@ -71,10 +75,12 @@ func (r *Recorder) init() {
 	}
 }
 
-// SetHot says which cgroups (paths in Hierarchy) are above the level now;
-// the others stop being sampled, their samples kept for a window. A cgroup
-// that turns hot is sampled at once.
+// SetHot says which cgroups (paths in Hierarchy) are above the level now,
+// the fullest first (the first MaxHot are sampled); the others stop being
+// sampled, their samples kept for a window. A cgroup that turns hot is
+// sampled at once.
 func (r *Recorder) SetHot(paths []string) {
+	paths = paths[:min(len(paths), MaxHot)]
 	r.mu.Lock()
 	r.init()
 	was := map[string]bool{}

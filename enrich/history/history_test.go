@@ -119,3 +119,21 @@ func TestRecorderRun(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Past MaxHot hot cgroups, the fullest (first given) are sampled.
+func TestRecorderBoundsHot(t *testing.T) {
+	usage := map[string]int64{}
+	var paths []string
+	for i := range MaxHot + 6 {
+		p := "/c" + strconv.Itoa(i)
+		usage[p], paths = int64(i), append(paths, p)
+	}
+	r := &Recorder{Hierarchy: fakeTree(t, usage)}
+	r.SetHot(paths)
+	r.sample()
+	for i, p := range paths {
+		if got := r.Samples(p, time.Now()); (len(got) == 1) != (i < MaxHot) {
+			t.Errorf("%s (%d of %d given): %d samples", p, i+1, len(paths), len(got))
+		}
+	}
+}

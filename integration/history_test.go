@@ -79,7 +79,9 @@ func TestDaemonMemcgHistory(t *testing.T) {
 		t.Fatalf("oom.memcg.history %+v: want the climb's samples, a second apart", hist)
 	}
 	for i, s := range hist {
-		if s.Time.Before(climbStart) || s.Time.After(k.Time) || s.UsageBytes < 12*mib || s.UsageBytes > 64*mib {
+		// Usage may pass the limit by a few pages: charges that must not
+		// fail (page_counter_charge()) go over it (seen: 10 pages, 6.1 arm64).
+		if s.Time.Before(climbStart) || s.Time.After(k.Time) || s.UsageBytes < 12*mib || s.UsageBytes > 65*mib {
 			t.Errorf("sample %+v: want one during the climb (from %v to the kill at %v), above 20%% of the limit", s, climbStart, k.Time)
 		}
 		if i > 0 && !s.Time.After(hist[i-1].Time) {

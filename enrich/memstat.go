@@ -54,7 +54,7 @@ func (e *Enricher) pressure(r *Result, global bool, buf []byte, fail func(string
 	if !global && r.Hit != nil && e.hierarchy != nil && e.hierarchy.V2 {
 		path, scope = filepath.Join(e.hierarchy.Dir(r.Hit.Path), "memory.pressure"), "cgroup"
 	}
-	p, err := psi.ReadWith(e.statFiles.Read, path, buf)
+	p, err := psi.Read(&e.statFiles, path, buf)
 	if err != nil {
 		fail("psi", err)
 		return

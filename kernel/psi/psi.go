@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/oomtrace/oomtrace/internal/kfile"
+	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,15 +33,10 @@ var ErrOff = errors.New("PSI is off in this kernel (boot with psi=1)")
 // ErrMissing: no such file, the kernel lacks PSI (CONFIG_PSI).
 var ErrMissing = errors.New("this kernel has no PSI (CONFIG_PSI)")
 
-// Read reads the pressure file at path. buf is scratch (256 bytes do).
-func Read(path string, buf []byte) (Pressure, error) {
-	return ReadWith(func(path string, buf []byte) ([]byte, error) { return kfile.ReadFile(path, buf) }, path, buf)
-}
-
-// ReadWith is Read through read, which reads the whole file at path into
-// buf (e.g. cgroupfs.OpenFiles.Read, which keeps it open).
-func ReadWith(read func(path string, buf []byte) ([]byte, error), path string, buf []byte) (Pressure, error) {
-	data, err := read(path, buf)
+// Read reads the pressure file at path through files, which keeps it open
+// for the next read (nil: opened and closed). buf is scratch (256 bytes do).
+func Read(files *cgroupfs.OpenFiles, path string, buf []byte) (Pressure, error) {
+	data, err := files.Read(path, buf)
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP):
 		return Pressure{}, ErrOff

@@ -24,7 +24,7 @@ func TestParse(t *testing.T) {
 
 // The node's file, as this kernel has it: read, or off or missing, said so.
 func TestReadNode(t *testing.T) {
-	p, err := Read("/proc/pressure/memory", nil)
+	p, err := Read(nil, "/proc/pressure/memory", make([]byte, 256))
 	switch {
 	case errors.Is(err, ErrOff), errors.Is(err, ErrMissing):
 		if _, serr := os.Stat("/proc/pressure/memory"); errors.Is(err, ErrMissing) != (serr != nil) {

@@ -148,7 +148,7 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	}
 	cpu0, bcpu0, ncpu0 := cpuTime(tr.pid()), cpuTime(bt.pid()), cpuTime(noCands.pid())
 	start := time.Now()
-	if err := storm(cg, kills, parallel); err != nil {
+	if err := storm(cg, kills, parallel, nil); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -170,33 +170,51 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	stormLat, stormBlat := lat, blat
 	var qseen, qbseen, qnseen int
 	var qcpu, qbcpu, qncpu time.Duration
+	var contextCPU time.Duration
+	var contextReadsN int
 	if restore, quieted, err := quietConsole(); err != nil {
 		return err
 	} else if quieted {
 		s0, b0, n0 := len(lat), len(blat), nseen
 		c0, bc0, nc0 := cpuTime(tr.pid()), cpuTime(bt.pid()), cpuTime(noCands.pid())
 		k0, _ := cg.OOMKills()
-		err := storm(cg, kills, parallel)
+		err := storm(cg, kills, parallel, nil)
+		k1, _ := cg.OOMKills()
+		if err == nil {
+			tr.waitKills(int(k1-before), 10*time.Second)
+			noCands.waitKills(int(k1-k0)+n0, 10*time.Second)
+			all, _ := tr.seen()
+			ball, _ := bt.seen()
+			nall, _ := noCands.seen()
+			qseen, qbseen, qnseen = all-s0, ball-b0, nall-n0
+			qcpu, qbcpu, qncpu = cpuTime(tr.pid())-c0, cpuTime(bt.pid())-bc0, cpuTime(noCands.pid())-nc0
+			if qseen != int(k1-k0) {
+				err = fmt.Errorf("oomtrace saw %d kills in the quiet storm, the kernel counted %d", qseen, k1-k0)
+			}
+		}
+		if err == nil {
+			// Once more, for what the context's files cost by themselves,
+			// read by this program after each kill (not in the storm
+			// above: its reads would compete with the tracers').
+			reads := startContextReads(h, cg)
+			err = storm(cg, kills, parallel, reads.killed)
+			var cerr error
+			contextCPU, contextReadsN, cerr = reads.stop()
+			if err == nil && cerr != nil {
+				err = fmt.Errorf("reading the kill's context files: %w", cerr)
+			}
+		}
 		if rerr := restore(); rerr != nil && err == nil {
 			err = rerr
 		}
 		if err != nil {
 			return err
 		}
-		k1, _ := cg.OOMKills()
-		tr.waitKills(int(k1-before), 10*time.Second)
-		noCands.waitKills(int(k1-k0)+n0, 10*time.Second)
-		all, _ := tr.seen()
-		ball, _ := bt.seen()
-		nall, _ := noCands.seen()
-		qseen, qbseen, qnseen = all-s0, ball-b0, nall-n0
-		qcpu, qbcpu, qncpu = cpuTime(tr.pid())-c0, cpuTime(bt.pid())-bc0, cpuTime(noCands.pid())-nc0
+		k2, _ := cg.OOMKills()
+		tr.waitKills(int(k2-before), 10*time.Second)
 		// The single kills below take their latencies after these.
 		_, lat = tr.seen()
 		_, blat = bt.seen()
-		if qseen != int(k1-k0) {
-			return fmt.Errorf("oomtrace saw %d kills in the quiet storm, the kernel counted %d", qseen, k1-k0)
-		}
 	}
 	// Only for the storms: the single kills below compare two tracers, as
 	// before it came.
@@ -220,6 +238,8 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	if qseen > 0 {
 		add("CPU per kill, console quiet", us(qcpu, qseen), us(qbcpu, qbseen),
 			fmt.Sprintf("a second storm of %d, the console quiet: each tool's own work (bpftrace per line printed, %d lines)", qseen, qbseen))
+		add("CPU per kill, console quiet: the context's kernel files alone", us(contextCPU, contextReadsN), "",
+			fmt.Sprintf("this program read, after each of %d kills of that storm, the files oom.memcg.stat, .events, .psi and .top come from (the cgroup's /proc files at most every 100 ms), with the daemon's readers, on one thread: the kernel's part of the line's content, which no Go code of oomtrace's is in", contextReadsN))
 		add("CPU per kill, console quiet, --candidates 0", us(qncpu, qnseen), "",
 			fmt.Sprintf("a third tracer on the same storms, without the candidate list: the list costs %.0f µs per kill (%s hooks, so the model's /proc reads of the OOM cgroup)",
 				perKill(qcpu, qseen)-perKill(qncpu, qnseen), tr.attach()))
@@ -233,7 +253,7 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 		return err
 	}
 	add("written within 2 ms, in the storms", hist1.since(hist0).within(2*time.Millisecond), "",
-		"both storms, on the daemon's own clock (oomtrace_kill_latency_seconds): kernel record to line written, without this program's wake-up")
+		"the three storms (the third with this program's context reads), on the daemon's own clock (oomtrace_kill_latency_seconds): kernel record to line written, without this program's wake-up")
 	// Latency without a storm: kills one at a time, each hog started
 	// 100 ms after the last one died, so nothing but the dying victim
 	// competes with the tracers for the CPUs.
@@ -241,7 +261,7 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 	singleKills := func(label string) error {
 		n0, bn0 := len(lat), len(blat)
 		for i := 0; i < singles; i++ {
-			if err := storm(cg, 1, 1); err != nil {
+			if err := storm(cg, 1, 1, nil); err != nil {
 				return err
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -336,8 +356,9 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	return ds[min(max(i-1, 0), len(ds)-1)]
 }
 
-// storm runs hogs into the cgroup's limit until n of them were OOM-killed.
-func storm(cg *oomtest.Cgroup, n, parallel int) error {
+// storm runs hogs into the cgroup's limit until n of them were OOM-killed,
+// calling onKill (nil: nothing) after each kill.
+func storm(cg *oomtest.Cgroup, n, parallel int, onKill func()) error {
 	errs := make(chan error, parallel)
 	jobs := make(chan struct{})
 	for w := 0; w < parallel; w++ {
@@ -349,6 +370,9 @@ func storm(cg *oomtest.Cgroup, n, parallel int) error {
 					killed, err = p.Wait()
 					if err == nil && !killed {
 						err = fmt.Errorf("a hog was not killed")
+					}
+					if killed && onKill != nil {
+						onKill()
 					}
 				}
 				errs <- err

@@ -11,6 +11,7 @@ import (
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 	"github.com/oomtrace/oomtrace/kernel/kmsg"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"github.com/oomtrace/oomtrace/ledger"
 	"github.com/rs/zerolog"
 )
@@ -112,7 +113,7 @@ func (k *keeper) current() (ledger.State, error) {
 	s := ledger.State{Version: ledger.Version, BootID: k.bootID, SavedAt: time.Now(), Cgroups: []ledger.Cgroup{},
 		MonotonicNs: uint64(kmsg.Monotonic())}
 	var err error
-	if s.VMStatOOMKill, err = ledger.VMStatOOMKill(); err != nil {
+	if s.VMStatOOMKill, err = procfs.VMStatOOMKill(); err != nil {
 		return s, err
 	}
 	if k.hasH {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/oomtrace/oomtrace/kernel/kmsg"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"github.com/oomtrace/oomtrace/ledger"
 	"net/http"
 	"os"
@@ -752,7 +753,7 @@ func seededStateDir(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("reading the kernel log: %v", err)
 	}
-	vm, err := ledger.VMStatOOMKill()
+	vm, err := procfs.VMStatOOMKill()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"errors"
 	"os"
 	"strings"
 
@@ -16,19 +15,6 @@ func BootID() (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(string(data)), nil
-}
-
-// VMStatOOMKill is /proc/vmstat oom_kill.
-func VMStatOOMKill() (uint64, error) {
-	data, err := os.ReadFile("/proc/vmstat")
-	if err != nil {
-		return 0, err
-	}
-	n, ok := kfile.Keyed(data, "oom_kill")
-	if !ok {
-		return 0, errors.New("/proc/vmstat: no oom_kill")
-	}
-	return uint64(n), nil
 }
 
 // CgroupCounts reads every memory cgroup's oom_kill under h (the root

@@ -82,7 +82,7 @@ func (r *reader) readProc(procRoot string, pid int, oomScore bool) (p proc, ok b
 	if !st.HasMM {
 		return p, false, nil
 	}
-	adj, err := strconv.ParseInt(string(bytes.TrimSpace(adjData)), 10, 64)
+	adj, err := procfs.ParseNumber(adjData)
 	if err != nil {
 		return p, false, err
 	}
@@ -112,7 +112,7 @@ func (r *reader) number(file string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseInt(string(bytes.TrimSpace(data)), 10, 64)
+	return procfs.ParseNumber(data)
 }
 
 // gone turns "the process exited" (ENOENT, ESRCH) into no error.

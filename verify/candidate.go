@@ -1,11 +1,6 @@
 package verify
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-
 	"github.com/oomtrace/oomtrace/kernel/badness"
 	"github.com/oomtrace/oomtrace/kernel/procfs"
 )
@@ -32,25 +27,16 @@ func readCandidate(name string, pid int, totalPages uint64, model Model) (candid
 		return c, err
 	}
 	c.RSS, c.Swap, c.PgTables = st.Pages.RSS(), st.Pages.Swap, st.Pages.PgTables
-	c.Adj, err = readInt(fmt.Sprintf("/proc/%d/oom_score_adj", pid))
+	adj, err := procfs.ReadNumber(pid, "oom_score_adj")
 	if err != nil {
 		return c, err
 	}
-	score, err := readInt(fmt.Sprintf("/proc/%d/oom_score", pid))
-	if err != nil {
+	c.Adj = int(adj)
+	if c.OOMScore, err = procfs.ReadNumber(pid, "oom_score"); err != nil {
 		return c, err
 	}
-	c.OOMScore = int64(score)
 	c.Model = model(badness.Inputs{RSS: c.RSS, Swap: c.Swap, PgTables: c.PgTables, OOMScoreAdj: c.Adj, TotalPages: totalPages})
 	return c, nil
-}
-
-func readInt(path string) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(data)))
 }
 
 // predict returns the candidate the model says the kernel will choose: the

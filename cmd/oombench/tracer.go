@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oomtrace/oomtrace/event"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
@@ -165,20 +166,8 @@ func (t *tracerProc) waitKills(want int, timeout time.Duration) int {
 
 // memory returns VmRSS and VmHWM of a process in KiB.
 func memory(pid int) (rss, hwm int) {
-	status := readTrim(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(status, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 {
-			n, _ := strconv.Atoi(f[1])
-			switch f[0] {
-			case "VmRSS:":
-				rss = n
-			case "VmHWM:":
-				hwm = n
-			}
-		}
-	}
-	return rss, hwm
+	st, _ := procfs.ReadStatus(pid)
+	return int(st.RSSKB), int(st.HWMKB)
 }
 
 // contextSwitches sums voluntary and involuntary switches of every thread.
@@ -186,12 +175,8 @@ func contextSwitches(pid int) int {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
 	total := 0
 	for _, p := range tasks {
-		for _, line := range strings.Split(readTrim(p), "\n") {
-			if strings.HasSuffix(strings.Fields(line + " x")[0], "ctxt_switches:") {
-				n, _ := strconv.Atoi(strings.Fields(line)[1])
-				total += n
-			}
-		}
+		st, _ := procfs.ReadStatusFile(p)
+		total += int(st.CtxtSwitches)
 	}
 	return total
 }

@@ -187,25 +187,13 @@ func (c *Cgroup) Remove() error {
 }
 
 // VMStatOOMKills is /proc/vmstat oom_kill: every OOM kill on the machine.
-func VMStatOOMKills() (uint64, error) {
-	data, err := os.ReadFile("/proc/vmstat")
-	if err != nil {
-		return 0, err
-	}
-	return parseKeyed(data, "oom_kill", "/proc/vmstat")
-}
+func VMStatOOMKills() (uint64, error) { return procfs.VMStatOOMKill() }
 
 func readKeyed(path, key string) (uint64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
-	return parseKeyed(data, key, path)
-}
-
-// parseKeyed reads the "key value" line key of a file's contents, as
-// memory.events, memory.oom_control and /proc/vmstat hold them.
-func parseKeyed(data []byte, key, path string) (uint64, error) {
 	n, ok := kfile.Keyed(data, key)
 	if !ok || n < 0 {
 		return 0, fmt.Errorf("%s: no %s line", path, key)

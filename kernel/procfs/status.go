@@ -23,6 +23,12 @@ type Status struct {
 	Pages mm.Pages
 	// HasMM is false for a kernel thread or a zombie: no Rss lines.
 	HasMM bool
+	// RSSKB and HWMKB are VmRSS and VmHWM (its peak), in kB: the
+	// benchmark's memory figures.
+	RSSKB, HWMKB uint64
+	// CtxtSwitches sums voluntary_ctxt_switches and
+	// nonvoluntary_ctxt_switches: a thread's wake-ups, for the benchmark.
+	CtxtSwitches uint64
 }
 
 var pageKB = uint64(os.Getpagesize()) / 1024
@@ -30,14 +36,15 @@ var pageKB = uint64(os.Getpagesize()) / 1024
 // ParseStatus parses the contents of a /proc/PID/status file.
 func ParseStatus(data []byte) Status {
 	var s Status
-	kb := func(v []byte) uint64 {
+	number := func(v []byte) uint64 {
 		f := bytes.Fields(v)
 		if len(f) == 0 {
 			return 0
 		}
 		n, _ := strconv.ParseUint(string(f[0]), 10, 64)
-		return n / pageKB
+		return n
 	}
+	kb := func(v []byte) uint64 { return number(v) / pageKB }
 	for line := range bytes.Lines(data) {
 		k, v, _ := bytes.Cut(line, []byte{':'})
 		switch string(k) {
@@ -63,6 +70,12 @@ func ParseStatus(data []byte) Status {
 			s.Pages.Swap = kb(v)
 		case "VmPTE":
 			s.Pages.PgTables = kb(v)
+		case "VmRSS":
+			s.RSSKB = number(v)
+		case "VmHWM":
+			s.HWMKB = number(v)
+		case "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
+			s.CtxtSwitches += number(v)
 		}
 	}
 	return s
@@ -74,6 +87,12 @@ func ReadStatus(pid int) (Status, error) {
 	if pid != 0 {
 		path = fmt.Sprintf("/proc/%d/status", pid)
 	}
+	return ReadStatusFile(path)
+}
+
+// ReadStatusFile reads a status file by its path: a process's, or one of
+// its threads' (/proc/PID/task/TID/status).
+func ReadStatusFile(path string) (Status, error) {
 	// Raw system calls (see internal/kfile): the tracer reads this in a
 	// kill's path, for a victim the record named only by thread id.
 	var buf [4096]byte

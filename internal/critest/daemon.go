@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/oomtrace/oomtrace/internal/testdaemon"
 )
 
 // Where the tools are: Debian's containerd package, and runc, which it
@@ -133,34 +134,11 @@ func (d *daemon) start(sandboxImage string) error {
 	if err := os.WriteFile(d.configPath(), []byte(d.config(sandboxImage)), 0o644); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command(containerdBin, "--config", d.configPath(), "--log-level", "info")
 	// containerd finds containerd-shim-runc-v2 on PATH.
 	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Pdeathsig: containerd stops when the test binary dies without running
-	// Main's cleanup, e.g. killed on -timeout (its shims and containers
-	// live on until the next run's sweep). Setpgid: a Ctrl-C to the
-	// terminal reaches only the test binary, which then cleans up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	started, done := make(chan error, 1), make(chan struct{})
-	go func() {
-		// Pdeathsig follows the thread that forked, not the process: keep
-		// that thread alive for as long as containerd runs.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		logf.Close()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	done, err := testdaemon.Start(cmd, d.logPath())
+	if err != nil {
 		return fmt.Errorf("starting containerd: %w", err)
 	}
 	d.cmd, d.done = cmd, done

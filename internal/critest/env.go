@@ -11,6 +11,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/oomtrace/oomtrace/internal/testdaemon"
 )
 
 // Env is the private containerd the tests of this binary share.
@@ -47,14 +49,7 @@ var (
 // test ends last is not known (parallel tests, -run, -count).
 func Main(m *testing.M) {
 	mainCalled = true
-	code := m.Run()
-	if err := shutdown(); err != nil {
-		fmt.Fprintf(os.Stderr, "critest: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testdaemon.Main(m, "critest", shutdown)
 }
 
 // Start returns the shared containerd, starting it (and importing the pause

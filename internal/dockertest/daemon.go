@@ -9,13 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testdaemon"
 )
 
 // daemon is a dockerd this package started, with all its state under dir:
@@ -104,33 +105,11 @@ func (d *daemon) start() error {
 	if d.cmd != nil {
 		return errors.New("dockerd is already running")
 	}
-	logf, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command("/usr/sbin/dockerd", d.args()...)
 	// dockerd finds containerd, runc and docker-init on PATH.
 	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/usr/bin:/sbin:/bin")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Pdeathsig: dockerd stops (and stops its containers) when the test
-	// binary dies without running Main's cleanup, e.g. killed on -timeout.
-	// Setpgid: a Ctrl-C to the terminal reaches only the test binary.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	started, done := make(chan error, 1), make(chan struct{})
-	go func() {
-		// Pdeathsig follows the thread that forked, not the process: keep
-		// that thread alive, and ours, for as long as dockerd runs.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		logf.Close()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	done, err := testdaemon.Start(cmd, d.logPath())
+	if err != nil {
 		return fmt.Errorf("starting dockerd: %w", err)
 	}
 	d.cmd, d.done = cmd, done

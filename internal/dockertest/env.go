@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oomtrace/oomtrace/internal/testdaemon"
 )
 
 // systemHost is where a Docker engine of the machine itself answers.
@@ -46,14 +48,7 @@ var (
 // TestMain.
 func Main(m *testing.M) {
 	mainCalled = true
-	code := m.Run()
-	if err := shutdown(); err != nil {
-		fmt.Fprintf(os.Stderr, "dockertest: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testdaemon.Main(m, "dockertest", shutdown)
 }
 
 // RequireDocker returns the shared engine, installing and starting Docker on

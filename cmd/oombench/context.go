@@ -17,9 +17,10 @@ import (
 // the daemon reads at a kill in that cgroup (memory.stat, the event
 // counters, the pressure file, and the cgroup's processes for oom.memcg.top
 // at most every 100 ms, as the daemon shares them), with the daemon's own
-// readers, on one locked thread whose CPU time it sums. No Go code of the
-// line (enrichment, encoding) is in it: it is the part of oomtrace's cost
-// that any tracer reporting that context at the kill pays to the kernel.
+// readers, on one locked thread whose CPU time it sums. Of the line's Go
+// code only the readers' parsing is in it (no enrichment, no encoding): it
+// is, mostly, what any tracer reporting that context at the kill pays the
+// kernel.
 type contextReads struct {
 	kills chan struct{}
 	done  chan struct{}

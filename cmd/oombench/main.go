@@ -239,7 +239,7 @@ func run(bin string, kills, parallel, singles int, out, profile string) error {
 		add("CPU per kill, console quiet", us(qcpu, qseen), us(qbcpu, qbseen),
 			fmt.Sprintf("a second storm of %d, the console quiet: each tool's own work (bpftrace per line printed, %d lines)", qseen, qbseen))
 		add("CPU per kill, console quiet: the context's kernel files alone", us(contextCPU, contextReadsN), "",
-			fmt.Sprintf("this program read, after each of %d kills of that storm, the files oom.memcg.stat, .events, .psi and .top come from (the cgroup's /proc files at most every 100 ms), with the daemon's readers, on one thread: the kernel's part of the line's content, which no Go code of oomtrace's is in", contextReadsN))
+			fmt.Sprintf("this program read, after each of %d kills of that storm, the files oom.memcg.stat, .events, .psi and .top come from (the cgroup's /proc files at most every 100 ms), with the daemon's readers, on one thread: the kernel's part of the line's content; of oomtrace's Go code only the readers' parsing is in it", contextReadsN))
 		add("CPU per kill, console quiet, --candidates 0", us(qncpu, qnseen), "",
 			fmt.Sprintf("a third tracer on the same storms, without the candidate list: the list costs %.0f µs per kill (%s hooks, so the model's /proc reads of the OOM cgroup)",
 				perKill(qcpu, qseen)-perKill(qncpu, qnseen), tr.attach()))

@@ -60,7 +60,7 @@ func openLedger(dir string, log zerolog.Logger) *keeper {
 	if h, err := cgroupfs.FindMemoryHierarchy(); err == nil {
 		k.h, k.hasH = h, true
 	}
-	k.bootID, _ = ledger.BootID()
+	k.bootID, _ = procfs.BootID()
 	k.prev, k.prevErr = ledger.Load(dir)
 	from, all := uint64(0), true
 	var savedAt time.Duration // records logged before were the saving run's

@@ -745,7 +745,7 @@ func tracerSyscalls(log, bin string) ([]string, error) {
 func seededStateDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	boot, err := ledger.BootID()
+	boot, err := procfs.BootID()
 	if err != nil {
 		t.Fatal(err)
 	}

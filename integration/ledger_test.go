@@ -20,6 +20,7 @@ import (
 	"github.com/oomtrace/oomtrace/daemon"
 	"github.com/oomtrace/oomtrace/event"
 	"github.com/oomtrace/oomtrace/internal/oomtest"
+	"github.com/oomtrace/oomtrace/kernel/procfs"
 	"github.com/oomtrace/oomtrace/ledger"
 )
 
@@ -228,7 +229,7 @@ func TestLedgerBadState(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the state the run left: %v", err)
 			}
-			boot, _ := ledger.BootID()
+			boot, _ := procfs.BootID()
 			if s.BootID != boot || s.KmsgSeq == nil {
 				t.Errorf("the state the run left: boot %s (want %s), kmsg seq %v", s.BootID, boot, s.KmsgSeq)
 			}

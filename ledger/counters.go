@@ -1,21 +1,9 @@
 package ledger
 
 import (
-	"os"
-	"strings"
-
 	"github.com/oomtrace/oomtrace/internal/kfile"
 	"github.com/oomtrace/oomtrace/kernel/cgroupfs"
 )
-
-// BootID is /proc/sys/kernel/random/boot_id: another one, another boot.
-func BootID() (string, error) {
-	data, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(data)), nil
-}
 
 // CgroupCounts reads every memory cgroup's oom_kill under h (the root
 // left out: the machine's count is vmstat's): v1 memory.oom_control, v2

@@ -218,16 +218,14 @@ func (w *Watcher) check() (scan, error) {
 		return scan{}, err
 	}
 	out := scan{nodes: nodes}
-	var levels []Level
-	ratio := map[string]float64{}
+	var levels, hot []Level
 	for i, n := range nodes {
 		if n.effAt != i || n.usage < 0 {
 			continue
 		}
 		l := Level{ID: n.id, Path: n.path, Ratio: float64(n.usage) / float64(max(n.limit, 1)), node: i, usage: n.usage, ws: n.usage}
 		if w.Sampling > 0 && l.Ratio >= w.Sampling {
-			out.hot = append(out.hot, n.path)
-			ratio[n.path] = l.Ratio
+			hot = append(hot, l)
 		}
 		if l.Ratio >= d.rearm() {
 			out.near = true
@@ -237,7 +235,10 @@ func (w *Watcher) check() (scan, error) {
 		}
 		levels = append(levels, l)
 	}
-	slices.SortStableFunc(out.hot, func(a, b string) int { return cmp.Compare(ratio[b], ratio[a]) })
+	slices.SortStableFunc(hot, func(a, b Level) int { return cmp.Compare(b.Ratio, a.Ratio) })
+	for _, l := range hot {
+		out.hot = append(out.hot, l.Path)
+	}
 	for _, l := range d.Update(levels) {
 		r, err := w.risk(nodes, l)
 		if errors.Is(err, errRemoved) {

@@ -3,6 +3,7 @@ package procfs
 import (
 	"errors"
 	"os"
+	"strings"
 
 	"github.com/oomtrace/oomtrace/internal/kfile"
 )
@@ -20,4 +21,14 @@ func VMStatOOMKill() (uint64, error) {
 		return 0, errors.New("/proc/vmstat: no oom_kill line")
 	}
 	return uint64(n), nil
+}
+
+// BootID is /proc/sys/kernel/random/boot_id: another one, another boot (the
+// kernel's counters started again).
+func BootID() (string, error) {
+	data, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
 }

@@ -12,3 +12,14 @@ func TestVMStatOOMKill(t *testing.T) {
 		t.Errorf("oom_kill went from %d to %d (%v)", n, m, err)
 	}
 }
+
+func TestBootID(t *testing.T) {
+	a, err := BootID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A UUID, the same while this boot lasts.
+	if b, _ := BootID(); len(a) != 36 || a != b {
+		t.Errorf("boot ids %q, %q: want one UUID", a, b)
+	}
+}

@@ -148,11 +148,14 @@ func TestBinaryReportsKillsAndStopsCleanly(t *testing.T) {
 	quiet := vmAfter-vmBefore == after-before
 	// The metrics count the same kills: by constraint, and once per stage
 	// in the latency histogram. Each kill is counted as its line is
-	// written: wait for the last one, at most 5 s.
+	// written: wait for the last one, at most 5 s. Both counts are awaited:
+	// a scrape is no snapshot (Prometheus collects each metric on its own,
+	// concurrently), so the counter may be read before the last kill's
+	// write and the histogram after it.
 	var m metricCounts
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		m = daemonCounts(t, out.snapshot())
-		if m.latency["written"] >= hogs || time.Now().After(deadline) {
+		if (m.latency["written"] >= hogs && m.kills >= hogs) || time.Now().After(deadline) {
 			break
 		}
 	}

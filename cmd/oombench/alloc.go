@@ -100,6 +100,11 @@ func allocOverhead(bin string, rounds, scale int, out string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: it loads BPF")
 	}
+	// Without tracefs, --alloc-refused attaches nothing and would be
+	// measured as free.
+	if err := ensureTracefs(); err != nil {
+		return err
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	phases := allocPhases(scale)

@@ -32,14 +32,15 @@ func bpftracePath() (string, error) {
 	return path, nil
 }
 
-// ensureTracefs mounts tracefs where bpftrace looks for tracepoints; it is
-// not mounted by default on some machines (KERNEL-NOTES).
+// ensureTracefs mounts tracefs where bpftrace, and oomtrace's classic
+// tracepoints (--alloc-refused), find tracepoints; it is not mounted by
+// default on some machines (KERNEL-NOTES).
 func ensureTracefs() error {
 	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
 		return nil
 	}
 	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
-		return fmt.Errorf("mounting tracefs for bpftrace: %w", err)
+		return fmt.Errorf("mounting tracefs at /sys/kernel/tracing: %w", err)
 	}
 	return nil
 }

@@ -36,7 +36,8 @@ func MustHierarchy(tb testing.TB) Hierarchy {
 
 // Tracefs makes sure tracefs is mounted at /sys/kernel/tracing, mounting it
 // for the test (and unmounting it after) when it is not: the kernel's gfp
-// flag names are read there. Needs root.
+// flag names are read there, and classic tracepoints are found there by
+// their ids. Needs root.
 func Tracefs(tb testing.TB) {
 	tb.Helper()
 	const dir = "/sys/kernel/tracing"

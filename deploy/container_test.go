@@ -194,7 +194,13 @@ func TestContainerImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = env.Docker(t.Context(), "rm", "-f", id) })
+	// Not t.Context(): it is canceled before cleanups run, and the
+	// container would stay.
+	t.Cleanup(func() {
+		if _, err := env.Docker(context.Background(), "rm", "-f", id); err != nil {
+			t.Errorf("removing the tracer's container: %v", err)
+		}
+	})
 	logs := func() []string {
 		out, err := docker("logs", id)
 		if err != nil {
@@ -252,7 +258,13 @@ func TestContainerImage(t *testing.T) {
 		}
 	}
 	if len(named) != 1 || named[0].Container.Name == nil || *named[0].Container.Name != name || named[0].Victim.Comm != "ctrhog" {
-		t.Errorf("container kill: %d events %+v; want one, victim ctrhog, container named %s", len(named), named, name)
+		var kills []string
+		for _, l := range logs() {
+			if strings.Contains(l, `"oom_kill"`) {
+				kills = append(kills, l)
+			}
+		}
+		t.Errorf("container kill: %d events %+v; want one, victim ctrhog, container named %s (id %s); the tracer's oom_kill lines: %s", len(named), named, name, victim, kills)
 	}
 
 	if _, err := docker("stop", "--time", "15", id); err != nil {

@@ -155,14 +155,17 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		},
 	})
 	w.dropped = &p.dropped
+	// /healthz turns ready before the ready file is written: whoever waits
+	// for the file may ask /healthz at once (the deploy tests' seccomp run
+	// got a 503 in that gap under load).
+	if server != nil {
+		server.SetReady(true)
+	}
 	if cfg.ReadyFile != "" {
 		if err := os.WriteFile(cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			return fmt.Errorf("writing the ready file: %w", err)
 		}
 		defer os.Remove(cfg.ReadyFile)
-	}
-	if server != nil {
-		server.SetReady(true)
 	}
 	stopSymbols, symbolsBuilt := startSymbolIndex(enricher, cfg.StateDir, log)
 	defer stopSymbols()

@@ -174,6 +174,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	t.OnNoKill(func(n tracer.NoKill) { p.push(item{noKill: &n}) })
 	t.OnAllocRefused(func(a tracer.AllocRefused) { p.push(item{alloc: &a}) })
 	err = t.Run(ctx, func(k tracer.Kill) {
+		enricher.KeepCgroups(k)
 		m.Latency(metrics.StageQueued, k.Age())
 		p.push(item{kill: k})
 	},

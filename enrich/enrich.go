@@ -256,6 +256,21 @@ func (e *Enricher) candidateScope(k tracer.Kill, r *Result, n node.Context) (pat
 	return path, totalPages
 }
 
+// KeepCgroups resolves a kill's cgroups (the victim's and the OOM's memcg)
+// into the resolver's cache the moment its record is read, before it waits
+// in the queue: a container's cgroup is removed as soon as its runtime sees
+// the process die, and Enrich, later, would find nothing to name. Only the
+// cache and a file handle, never a walk: it runs on the reading goroutine.
+func (e *Enricher) KeepCgroups(k tracer.Kill) {
+	if e.resolver == nil {
+		return
+	}
+	e.resolver.Keep(k.Victim.CgroupID)
+	if k.Scope != nil {
+		e.resolver.Keep(k.Scope.MemcgID)
+	}
+}
+
 func (e *Enricher) cgroups(k tracer.Kill, r *Result, fail func(string, error)) {
 	if e.resolver == nil {
 		return

@@ -107,6 +107,38 @@ func TestHostNestedLimits(t *testing.T) {
 	checkValue(t, "effective after removal", l.Effective, ptr(mb200))
 }
 
+// TestHostKeepBeforeRemoval: a cgroup kept while it exists resolves after
+// its removal, without a walk; one not kept does not (the daemon keeps a
+// kill's cgroups as its record is read, and a container's cgroup may be
+// removed before the kill leaves the queue).
+func TestHostKeepBeforeRemoval(t *testing.T) {
+	h := hostHierarchy(t)
+	oh := oomtest.Hierarchy{Root: h.Root, V2: h.V2}
+	kept := oomtest.NewCgroup(t, oh, nil, "kept", mb200)
+	other := oomtest.NewCgroup(t, oh, nil, "not-kept", mb200)
+	want := relPath(t, h, kept.Path)
+
+	r := NewResolver(h)
+	if !r.handles {
+		t.Fatalf("%s not seen as cgroupfs", h.Root)
+	}
+	r.Keep(kept.ID)
+	for _, cg := range []*oomtest.Cgroup{kept, other} {
+		if err := cg.Remove(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, ok := r.Path(kept.ID); !ok || got != want {
+		t.Errorf("kept, then removed: Path = %q, %v; want %q", got, ok, want)
+	}
+	if got, ok := r.Path(other.ID); ok {
+		t.Errorf("not kept, removed: found at %q", got)
+	}
+	if n := walks(r); n != 0 {
+		t.Errorf("%d walks, want 0", n)
+	}
+}
+
 // TestHostV2Handles resolves a scratch cgroup on the v2 hierarchy by file
 // handle; it needs no controller, so it runs where v2 carries no memory.
 func TestHostV2Handles(t *testing.T) {

@@ -77,6 +77,22 @@ func (r *Resolver) Path(id uint64) (string, bool) {
 	return r.cached(id)
 }
 
+// Keep caches the path of cgroup id now, while the cgroup exists, so that
+// a later Path finds it even once it is removed. It only uses the cache and
+// a file handle (microseconds), never a walk: it is called on the tracer's
+// reading goroutine, which must not stall behind a walk of a big tree.
+func (r *Resolver) Keep(id uint64) {
+	if id == 0 || !r.handles {
+		return
+	}
+	if _, ok := r.cached(id); ok {
+		return
+	}
+	if p, err := pathByHandle(r.h.Root, id); err == nil {
+		r.add(id, p)
+	}
+}
+
 // Refresh walks the whole hierarchy and caches every cgroup in it. Call it
 // at startup so that cgroups removed before their first lookup resolve.
 func (r *Resolver) Refresh() error {

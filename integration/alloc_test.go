@@ -23,7 +23,7 @@ const tib = 1 << 40
 func startAllocDaemon(t *testing.T) (*lockedBuffer, func()) {
 	t.Helper()
 	// Classic tracepoints are found by their ids in tracefs, which not
-	// every machine mounts (this one's CI does not).
+	// every machine mounts (a fresh machine here does not).
 	oomtest.Tracefs(t)
 	out, started, stop := startDaemonWith(t, func(c *daemon.Config) { c.Tracer.AllocRefused = true })
 	hooked := false

@@ -267,6 +267,12 @@ func (c config) allocate() error {
 		// is part of what the others bring to a contest (verify's
 		// scenarios size their triggers with it).
 		debug.SetGCPercent(-1)
+		// Nor may the scheduler need a new thread there: a locked
+		// allocating thread preempted at the limit hands its P to another
+		// thread, and with none idle the runtime clones one and dies of
+		// the same ENOMEM (seen in CI, 6.12 tp_btf, same test). Threads
+		// made now, while memory is free, wait idle in the runtime's pool.
+		spareThreads(max(c.threads, 1) + runtime.GOMAXPROCS(0) + 4)
 	}
 	// Always written, 0 included: a hog must not inherit the parent's value
 	// (a test protecting itself with -1000 would make its hogs unkillable).
@@ -351,4 +357,26 @@ func setComm(comm string) {
 	for _, t := range tasks {
 		_ = os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(comm), 0)
 	}
+}
+
+// spareThreads leaves n OS threads idle in the runtime's pool: n goroutines
+// each hold a thread of their own at once, then unlock it and end, and the
+// runtime keeps an unlocked goroutine's thread for reuse.
+func spareThreads(n int) {
+	var held, done sync.WaitGroup
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		held.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			held.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	held.Wait()
+	close(release)
+	done.Wait()
 }
